@@ -1,0 +1,75 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dfsreg/dfsreg/internal/config"
+	"github.com/dfsreg/dfsreg/internal/serve"
+	"github.com/dfsreg/dfsreg/internal/store"
+)
+
+func newServeCmd() *cobra.Command {
+	var cf *configFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the OCI registry",
+		Long: `Run the OCI Distribution Spec v1.1 registry on the store.
+
+With no configuration it listens on :5000 with the store in ./dfsreg-data.
+--addr/--root (or DFSREG_ADDR/DFSREG_ROOT) choose both; --config reads a YAML
+file whose keys are those of "dfsreg config" (unknown keys are errors).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.load()
+			if err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), c, cmd)
+		},
+	}
+	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format")
+	return cmd
+}
+
+func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
+	log := newLogger(cmd.ErrOrStderr(), c)
+	st, err := store.Open(ctx, store.Options{Root: c.Root})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	api := serve.New(st, serve.Options{Logger: log})
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           serve.WithRequestLog(log, api),
+		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       c.HTTP.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	log.Info("dfsreg serving", "addr", ln.Addr().String(), "root", c.Root, "backend", c.Storage.Backend)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", c.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,222 @@
+// Package config loads dfsreg's configuration: built-in defaults, then a
+// YAML file, then DFSREG_* environment variables, then flags, each overriding
+// the one before. Unknown keys are errors, wherever they come from.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is everything dfsreg can be told. The mapstructure tags are the
+// keys of the YAML file; the environment variable of a key is DFSREG_ and the
+// key upper-cased with dots as underscores (storage.backend ->
+// DFSREG_STORAGE_BACKEND).
+type Config struct {
+	// Addr is where serve listens, HOST:PORT.
+	Addr string `mapstructure:"addr"`
+	// Root is the store directory (metadata, and blobs for the filesystem backend).
+	Root    string  `mapstructure:"root"`
+	Log     Log     `mapstructure:"log"`
+	HTTP    HTTP    `mapstructure:"http"`
+	Storage Storage `mapstructure:"storage"`
+	Uploads Uploads `mapstructure:"uploads"`
+}
+
+// Log configures the structured logs written to stderr.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// HTTP configures the listener.
+type HTTP struct {
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// ShutdownTimeout is how long in-flight requests get on SIGTERM.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Storage chooses the blob backend.
+type Storage struct {
+	Backend string `mapstructure:"backend"` // filesystem
+}
+
+// Uploads configures upload sessions.
+type Uploads struct {
+	// Expiry is how long an idle upload session is kept.
+	Expiry time.Duration `mapstructure:"expiry"`
+}
+
+// Defaults are the embedded defaults: serve on :5000 with the store in
+// ./dfsreg-data.
+func Defaults() Config {
+	return Config{
+		Addr:    ":5000",
+		Root:    "dfsreg-data",
+		Log:     Log{Level: "info", Format: "text"},
+		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second},
+		Storage: Storage{Backend: "filesystem"},
+		Uploads: Uploads{Expiry: 24 * time.Hour},
+	}
+}
+
+// EnvPrefix is the prefix of dfsreg's environment variables.
+const EnvPrefix = "DFSREG_"
+
+// Load reads the configuration. file may be empty; flags maps config keys to
+// flags that were registered for them (only flags the user set override).
+func Load(file string, flags map[string]*pflag.Flag) (*Config, error) {
+	v := viper.New()
+	keys := Keys()
+	for k, val := range flatten(Defaults()) {
+		v.SetDefault(k, val)
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	if err := checkEnv(keys); err != nil {
+		return nil, err
+	}
+	v.SetEnvPrefix(strings.TrimSuffix(EnvPrefix, "_"))
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	for _, k := range keys {
+		if err := v.BindEnv(k); err != nil {
+			return nil, err
+		}
+	}
+	for k, f := range flags {
+		if err := v.BindPFlag(k, f); err != nil {
+			return nil, err
+		}
+	}
+	var c Config
+	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc())))
+	if err != nil {
+		return nil, fmt.Errorf("config%s: %w", where(file), cleanErr(err))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config%s: %w", where(file), err)
+	}
+	return &c, nil
+}
+
+func where(file string) string {
+	if file == "" {
+		return ""
+	}
+	return " " + file
+}
+
+// cleanErr turns mapstructure's "has invalid keys: a, b" into a readable
+// message naming the keys dfsreg knows.
+func cleanErr(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "has invalid keys: "); i >= 0 {
+		bad := msg[i+len("has invalid keys: "):]
+		return fmt.Errorf("unknown key(s): %s (known keys: %s)", bad, strings.Join(Keys(), ", "))
+	}
+	return err
+}
+
+// Validate checks values that parse but make no sense.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("addr is empty"))
+	}
+	if c.Root == "" {
+		errs = append(errs, errors.New("root is empty"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+	}
+	switch c.Storage.Backend {
+	case "filesystem":
+	default:
+		errs = append(errs, fmt.Errorf("storage.backend %q: want filesystem", c.Storage.Backend))
+	}
+	if c.Uploads.Expiry <= 0 {
+		errs = append(errs, errors.New("uploads.expiry must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Keys lists every configuration key, dotted, sorted.
+func Keys() []string {
+	var keys []string
+	for k := range flatten(Config{}) {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// flatten maps each dotted key to its value in c.
+func flatten(c Config) map[string]any {
+	out := map[string]any{}
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			k := prefix + f.Tag.Get("mapstructure")
+			if f.Type.Kind() == reflect.Struct {
+				walk(v.Field(i), k+".")
+				continue
+			}
+			out[k] = v.Field(i).Interface()
+		}
+	}
+	walk(reflect.ValueOf(c), "")
+	return out
+}
+
+// EnvName is the environment variable for key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// checkEnv rejects DFSREG_* variables that name no key: a typo in an
+// environment variable should fail loudly, not be ignored.
+func checkEnv(keys []string) error {
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[EnvName(k)] = true
+	}
+	var bad []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && !known[name] {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("unknown environment variable(s) %s", strings.Join(bad, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+// Package serve is dfsreg's OCI Distribution Spec v1.1 HTTP API over a
+// store.Store. Handlers return errors; one adapter writes them as the spec's
+// JSON envelope.
+package serve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/dfsreg/dfsreg/internal/oci"
+	"github.com/dfsreg/dfsreg/internal/store"
+)
+
+// Options configure a Server.
+type Options struct {
+	Logger *slog.Logger
+	// Manifests, when set, answers manifest GET/HEAD references the store
+	// cannot resolve by itself (2DFS semantic tags); see ManifestResolver.
+	Manifests ManifestResolver
+}
+
+// ManifestResolver resolves a manifest reference before the store does. It
+// returns nil, nil to let the store handle the reference.
+type ManifestResolver interface {
+	ResolveManifest(ctx context.Context, repo, ref string) (*store.Manifest, error)
+}
+
+// Server is the registry's HTTP API.
+type Server struct {
+	store     *store.Store
+	log       *slog.Logger
+	manifests ManifestResolver
+	router    *httprouter.Router
+}
+
+// New returns the API over st.
+func New(st *store.Store, opts Options) *Server {
+	s := &Server{store: st, log: opts.Logger, manifests: opts.Manifests}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	r := httprouter.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.writeError(w, req, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", req.Method, truncate(req.URL.Path, 200)))
+	})
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.writeError(w, req, oci.Err(oci.CodeNameUnknown, "no such endpoint").WithStatus(http.StatusNotFound))
+	})
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		r.Handle(m, "/v2/*path", s.dispatch)
+	}
+	s.router = r
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	s.router.ServeHTTP(w, r)
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, rt route) error
+
+// routes maps (endpoint kind, method) to its handler.
+func (s *Server) handlerFor(kind endpoint, method string) handler {
+	type key struct {
+		k endpoint
+		m string
+	}
+	h := map[key]handler{
+		{epBase, http.MethodGet}:          s.base,
+		{epBase, http.MethodHead}:         s.base,
+		{epCatalog, http.MethodGet}:       s.catalog,
+		{epTags, http.MethodGet}:          s.tags,
+		{epManifest, http.MethodGet}:      s.getManifest,
+		{epManifest, http.MethodHead}:     s.getManifest,
+		{epManifest, http.MethodPut}:      s.putManifest,
+		{epManifest, http.MethodDelete}:   s.deleteManifest,
+		{epBlob, http.MethodGet}:          s.getBlob,
+		{epBlob, http.MethodHead}:         s.getBlob,
+		{epBlob, http.MethodDelete}:       s.deleteBlob,
+		{epUploads, http.MethodPost}:      s.startUpload,
+		{epUpload, http.MethodGet}:        s.uploadStatus,
+		{epUpload, http.MethodPatch}:      s.patchUpload,
+		{epUpload, http.MethodPut}:        s.finishUpload,
+		{epUpload, http.MethodDelete}:     s.cancelUpload,
+		{epReferrers, http.MethodGet}:     s.referrers,
+	}[key{kind, method}]
+	return h
+}
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	rt, err := parseRoute(r.URL.Path)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := s.handlerFor(rt.kind, r.Method)
+	if h == nil {
+		s.writeError(w, r, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, rt.kind))
+		return
+	}
+	if err := h(w, r, rt); err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+// writeError is the one place errors become responses: OCI errors with their
+// status and envelope; anything else is the server's fault, logged and
+// answered 500 without internals.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var oe *oci.Error
+	if !errors.As(err, &oe) {
+		if errors.Is(err, context.Canceled) || errors.Is(r.Context().Err(), context.Canceled) {
+			s.log.Debug("request cancelled", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		oe = oci.Err(oci.CodeUnknown, "internal server error")
+	}
+	body := oe.Marshal()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	h.Del("Docker-Content-Digest")
+	w.WriteHeader(oe.Status)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func (s *Server) base(w http.ResponseWriter, r *http.Request, _ route) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write([]byte("{}"))
+	}
+	return nil
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each once, each in its own transaction;
+// the applied version is in schema_migrations. Append, never edit.
+var migrations = []string{
+	// 1: the registry's metadata.
+	`
+CREATE TABLE repos (
+	id      INTEGER PRIMARY KEY,
+	name    TEXT NOT NULL UNIQUE,
+	created INTEGER NOT NULL
+);
+-- blobs whose bytes the backend holds (committed uploads).
+CREATE TABLE blobs (
+	digest  TEXT PRIMARY KEY,
+	size    INTEGER NOT NULL,
+	created INTEGER NOT NULL,
+	touched INTEGER NOT NULL
+) WITHOUT ROWID;
+-- which repository may read which blob (pushed or mounted there).
+CREATE TABLE repo_blobs (
+	repo    INTEGER NOT NULL REFERENCES repos(id),
+	digest  TEXT NOT NULL REFERENCES blobs(digest),
+	touched INTEGER NOT NULL,
+	PRIMARY KEY (repo, digest)
+) WITHOUT ROWID;
+CREATE INDEX repo_blobs_digest ON repo_blobs(digest);
+CREATE TABLE manifests (
+	repo          INTEGER NOT NULL REFERENCES repos(id),
+	digest        TEXT NOT NULL,
+	media_type    TEXT NOT NULL,
+	artifact_type TEXT NOT NULL DEFAULT '',
+	subject       TEXT,
+	annotations   TEXT,
+	size          INTEGER NOT NULL,
+	body          BLOB NOT NULL,
+	created       INTEGER NOT NULL,
+	PRIMARY KEY (repo, digest)
+) WITHOUT ROWID;
+CREATE INDEX manifests_subject ON manifests(repo, subject) WHERE subject IS NOT NULL;
+CREATE TABLE tags (
+	repo    INTEGER NOT NULL REFERENCES repos(id),
+	name    TEXT NOT NULL,
+	digest  TEXT NOT NULL,
+	updated INTEGER NOT NULL,
+	PRIMARY KEY (repo, name)
+) WITHOUT ROWID;
+CREATE INDEX tags_digest ON tags(repo, digest);
+-- edges from a manifest to what it needs: kind 1 = blob (config, layer),
+-- 2 = child manifest, 3 = 2DFS allotment (referenced only by the field),
+-- 4 = derived manifest (a partition generated from this one).
+CREATE TABLE refs (
+	repo   INTEGER NOT NULL REFERENCES repos(id),
+	parent TEXT NOT NULL,
+	kind   INTEGER NOT NULL,
+	child  TEXT NOT NULL,
+	PRIMARY KEY (repo, parent, kind, child)
+) WITHOUT ROWID;
+CREATE INDEX refs_child ON refs(repo, child);
+CREATE TABLE uploads (
+	id         TEXT PRIMARY KEY,
+	repo       INTEGER NOT NULL REFERENCES repos(id),
+	offset     INTEGER NOT NULL,
+	hash_state BLOB NOT NULL,
+	handle     TEXT NOT NULL,
+	created    INTEGER NOT NULL,
+	updated    INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+}
+
+// Edge kinds in refs.
+const (
+	refBlob      = 1
+	refManifest  = 2
+	refAllotment = 3
+	refDerived   = 4
+)
+
+func migrate(conn *sql.DB) error {
+	if _, err := conn.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	for {
+		// Each step re-reads the version inside its (immediate) transaction,
+		// so two processes opening a new store at once apply each step once.
+		done, err := migrateStep(conn)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateStep(conn *sql.DB) (done bool, err error) {
+	tx, err := conn.Begin()
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var have int
+	if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return false, err
+	}
+	switch {
+	case have > len(migrations):
+		return false, fmt.Errorf("schema version %d is newer than this dfsreg knows (%d): upgrade dfsreg", have, len(migrations))
+	case have == len(migrations):
+		return true, nil
+	}
+	if _, err := tx.Exec(migrations[have]); err != nil {
+		return false, fmt.Errorf("migration %d: %w", have+1, err)
+	}
+	if _, err := tx.Exec(`INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, have+1, unixNow()); err != nil {
+		return false, err
+	}
+	return false, tx.Commit()
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/dfsreg/dfsreg/internal/oci"
+)
+
+// DBFile is the metadata database's file name in a store's root.
+const DBFile = "dfsreg.db"
+
+// Options configure Open.
+type Options struct {
+	// Root is the store directory: the metadata database lives there, and
+	// the filesystem backend's blobs unless Backend is given.
+	Root string
+	// Backend keeps blob bytes; nil means the filesystem backend at Root.
+	Backend Backend
+	// Hooks extend manifest handling (2DFS); nil for none.
+	Hooks Hooks
+}
+
+// Store is the storage core. It is safe for concurrent use, and several
+// processes (serve, gc, partition) may open the same root at once: they
+// coordinate through SQLite transactions.
+type Store struct {
+	root    string
+	backend Backend
+	db      *db
+	hooks   Hooks
+
+	repoMu sync.Mutex
+	repoID map[string]int64
+
+	uploadMu sync.Mutex
+	uploads  map[string]*uploadLock
+}
+
+// Open opens or creates the store at opts.Root.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Root == "" {
+		return nil, errors.New("store: no root directory")
+	}
+	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	b := opts.Backend
+	if b == nil {
+		fsb, err := NewFS(opts.Root)
+		if err != nil {
+			return nil, err
+		}
+		b = fsb
+	}
+	d, err := openDB(filepath.Join(opts.Root, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{root: opts.Root, backend: b, db: d, hooks: opts.Hooks,
+		repoID: map[string]int64{}, uploads: map[string]*uploadLock{}}, nil
+}
+
+// Close closes the metadata database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Root returns the store's directory.
+func (s *Store) Root() string { return s.root }
+
+// Backend returns the blob backend.
+func (s *Store) Backend() Backend { return s.backend }
+
+// lookupRepo returns the id of repository name, or 0 when it does not exist.
+func (s *Store) lookupRepo(ctx context.Context, name string) (int64, error) {
+	s.repoMu.Lock()
+	id, ok := s.repoID[name]
+	s.repoMu.Unlock()
+	if ok {
+		return id, nil
+	}
+	err := s.db.read.QueryRowContext(ctx, `SELECT id FROM repos WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.cacheRepo(name, id)
+	return id, nil
+}
+
+func (s *Store) cacheRepo(name string, id int64) {
+	s.repoMu.Lock()
+	s.repoID[name] = id
+	s.repoMu.Unlock()
+}
+
+// ensureRepo returns the id of repository name inside a write transaction,
+// creating the repository if needed. Repository rows are never deleted, so a
+// cached id stays valid.
+func (s *Store) ensureRepo(tx *sql.Tx, name string) (int64, error) {
+	s.repoMu.Lock()
+	id, ok := s.repoID[name]
+	s.repoMu.Unlock()
+	if ok {
+		return id, nil
+	}
+	if err := tx.QueryRow(`INSERT INTO repos (name, created) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET name = name RETURNING id`, name, unixNow()).Scan(&id); err != nil {
+		return 0, err
+	}
+	// Not cached here: the transaction may still roll back. lookupRepo
+	// caches ids it reads from committed data.
+	return id, nil
+}
+
+func checkName(name string) error {
+	if !oci.ValidName(name) {
+		return oci.Err(oci.CodeNameInvalid, "invalid repository name %q", truncate(name, 300))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
