@@ -234,4 +234,3 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
-
