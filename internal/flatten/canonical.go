@@ -33,9 +33,21 @@ func decodeObject(b []byte) (object, error) {
 	return o, nil
 }
 
-// canonical serializes v in the package's canonical JSON form.
-func canonical(v any) ([]byte, error) {
+// extended is an array value: the elements kept (generic values) followed
+// by n generated elements, gen(buf, i) writing element i, which must be
+// canonical JSON. Writing the long generated tails directly, rather than
+// as generic values, keeps large partitions cheap.
+type extended struct {
+	kept []any
+	n    int
+	gen  func(buf *bytes.Buffer, i int)
+}
+
+// canonical serializes v in the package's canonical JSON form. sizeHint
+// presizes the output buffer.
+func canonical(v any, sizeHint int) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(sizeHint)
 	if err := encodeValue(&buf, v); err != nil {
 		return nil, err
 	}
@@ -54,6 +66,23 @@ func encodeValue(buf *bytes.Buffer, v any) error {
 		}
 	case string:
 		encodeString(buf, v)
+	case *extended:
+		buf.WriteByte('[')
+		for i, e := range v.kept {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := encodeValue(buf, e); err != nil {
+				return err
+			}
+		}
+		for i := range v.n {
+			if len(v.kept)+i > 0 {
+				buf.WriteByte(',')
+			}
+			v.gen(buf, i)
+		}
+		buf.WriteByte(']')
 	case json.Number:
 		if v == "" {
 			return errors.New("canonical JSON: empty number")

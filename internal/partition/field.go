@@ -1,10 +1,10 @@
 package partition
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -32,21 +32,6 @@ type Field struct {
 	n    int           // number of non-empty allotments
 }
 
-// Wire form. Only the members read are declared: "row" and "col" of a cell,
-// the *_size counters, "owner" and any unknown member are ignored.
-type wireField struct {
-	Rows *[]*wireRow `json:"rows"`
-}
-
-type wireRow struct {
-	Allotments []*wireCell `json:"allotments"`
-}
-
-type wireCell struct {
-	Digest string `json:"digest"`
-	DiffID string `json:"diffid"`
-}
-
 // ParseField parses the field JSON stored behind a field layer.
 //
 // It is tolerant where the format is loose: unknown members are ignored,
@@ -55,41 +40,71 @@ type wireCell struct {
 // at rows[i].allotments[j] is allotment (i, j) whatever its own "row" and
 // "col" members say; those members are not read at all.
 //
-// It is strict about what it cannot interpret: the input must be a JSON
-// object with a "rows" array, and digest and diffid must each be 64
-// lowercase hex digits (no "sha256:" prefix) or both be empty.
+// Member names are matched exactly (case-sensitive), a member given twice
+// keeps its last value, and a null member counts as absent.
+//
+// It is strict about what it cannot interpret: the whole input must be
+// valid JSON, a JSON object with a "rows" array whose elements are objects
+// (or null) with an "allotments" array (or none) of objects (or null);
+// digest and diffid must be strings, each 64 lowercase hex digits (no
+// "sha256:" prefix), or both be empty.
 func ParseField(b []byte) (*Field, error) {
-	var w wireField
-	if err := json.Unmarshal(b, &w); err != nil {
+	w, err := parseWire(b)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidField, err)
 	}
-	if w.Rows == nil {
+	if !w.hasRows {
 		return nil, fmt.Errorf("%w: no \"rows\" array", ErrInvalidField)
 	}
-	if len(*w.Rows) > MaxCoord {
+	if len(w.rows) > MaxCoord {
 		return nil, fmt.Errorf("%w: too many rows", ErrInvalidField)
 	}
-	f := &Field{rows: make([][]Allotment, len(*w.Rows))}
-	for i, row := range *w.Rows {
-		if row == nil || len(row.Allotments) == 0 {
-			continue
-		}
-		if len(row.Allotments) > MaxCoord {
+	// Validate first, then make every digest string a slice of one
+	// allocation: a large field has thousands of them.
+	n := 0
+	for i, row := range w.rows {
+		if len(row) > MaxCoord {
 			return nil, fmt.Errorf("%w: row %d: too many allotments", ErrInvalidField, i)
 		}
-		cells := make([]Allotment, len(row.Allotments))
-		for j, c := range row.Allotments {
-			cells[j] = Allotment{Row: i, Col: j}
-			if c == nil || (c.Digest == "" && c.DiffID == "") {
+		for j, c := range row {
+			if len(c.digest) == 0 && len(c.diffID) == 0 {
 				continue
 			}
-			if !isHex64(c.Digest) || !isHex64(c.DiffID) {
+			if !isHex64(c.digest) || !isHex64(c.diffID) {
 				return nil, fmt.Errorf("%w: allotment (%d,%d): digest %q and diffid %q must both be 64 lowercase hex digits or both be empty",
-					ErrInvalidField, i, j, clip(c.Digest), clip(c.DiffID))
+					ErrInvalidField, i, j, clip(c.digest), clip(c.diffID))
 			}
-			cells[j].Digest = digest.NewDigestFromEncoded(digest.SHA256, c.Digest)
-			cells[j].DiffID = digest.NewDigestFromEncoded(digest.SHA256, c.DiffID)
-			f.n++
+			n++
+		}
+	}
+	const prefix, dlen = "sha256:", len("sha256:") + 64
+	var sb strings.Builder
+	sb.Grow(2 * n * dlen)
+	for _, row := range w.rows {
+		for _, c := range row {
+			if len(c.digest) != 0 {
+				sb.WriteString(prefix)
+				sb.Write(c.digest)
+				sb.WriteString(prefix)
+				sb.Write(c.diffID)
+			}
+		}
+	}
+	all := sb.String()
+
+	f := &Field{rows: make([][]Allotment, len(w.rows)), n: n}
+	for i, row := range w.rows {
+		if len(row) == 0 {
+			continue
+		}
+		cells := make([]Allotment, len(row))
+		for j, c := range row {
+			cells[j] = Allotment{Row: i, Col: j}
+			if len(c.digest) != 0 {
+				cells[j].Digest = digest.Digest(all[:dlen])
+				cells[j].DiffID = digest.Digest(all[dlen : 2*dlen])
+				all = all[2*dlen:]
+			}
 		}
 		f.rows[i] = cells
 	}
@@ -155,13 +170,20 @@ func (f *Field) Select(sel Selection) []Allotment {
 	return out
 }
 
-func isHex64(s string) bool {
+// lowerHex marks the bytes 0-9 and a-f.
+var lowerHex = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isHex64(s []byte) bool {
 	if len(s) != 64 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for _, c := range s {
+		if !lowerHex[c] {
 			return false
 		}
 	}
@@ -169,10 +191,10 @@ func isHex64(s string) bool {
 }
 
 // clip shortens s for error messages.
-func clip(s string) string {
+func clip(s []byte) string {
 	const limit = 80
 	if len(s) > limit {
-		return s[:limit] + "..."
+		return string(s[:limit]) + "..."
 	}
-	return s
+	return string(s)
 }

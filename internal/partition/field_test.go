@@ -50,6 +50,11 @@ func TestParseFieldFixtures(t *testing.T) {
 }
 
 // The sparse field shipped alone is the blob of sparse-image.
+func TestFixtureFieldsMatchOracle(t *testing.T) {
+	checkAgainstOracle(t, readFixture(t, "sparse-field.json"))
+	checkAgainstOracle(t, readFixture(t, "tdfs-image", "blobs", "sha256", denseFieldHex))
+}
+
 func TestSparseFieldIsImageBlob(t *testing.T) {
 	a := readFixture(t, "sparse-field.json")
 	b := readFixture(t, "sparse-image", "blobs", "sha256", sparseFieldHex)

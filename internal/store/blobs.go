@@ -28,7 +28,7 @@ func (s *Store) StatBlob(ctx context.Context, repo string, d digest.Digest) (int
 		return 0, blobUnknown(d)
 	}
 	var size int64
-	err = s.db.read.QueryRowContext(ctx, `SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?`, id, d.String()).Scan(&size)
+	err = s.db.queryRow(ctx, `SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?`, id, d.String()).Scan(&size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, blobUnknown(d)
 	}
@@ -80,7 +80,7 @@ func (s *Store) DeleteBlob(ctx context.Context, repo string, d digest.Digest) er
 	if id == 0 {
 		return blobUnknown(d)
 	}
-	return s.db.update(ctx, func(tx *sql.Tx) error {
+	return s.db.update(ctx, func(tx *tx) error {
 		res, err := tx.Exec(`DELETE FROM repo_blobs WHERE repo = ? AND digest = ?`, id, d.String())
 		if err != nil {
 			return err
@@ -109,7 +109,7 @@ func (s *Store) MountBlob(ctx context.Context, from, to string, d digest.Digest)
 		return false, err
 	}
 	mounted := false
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx *tx) error {
 		// Re-checked inside the transaction: the source may have lost it.
 		var n int
 		if err := tx.QueryRow(`SELECT COUNT(*) FROM repo_blobs r JOIN repos p ON p.id = r.repo WHERE p.name = ? AND r.digest = ?`, from, d.String()).Scan(&n); err != nil || n == 0 {
@@ -132,7 +132,7 @@ func (s *Store) MountBlob(ctx context.Context, from, to string, d digest.Digest)
 
 // linkBlob records, in tx, that the backend holds blob d of size bytes and
 // that repository repo may read it.
-func (s *Store) linkBlob(tx *sql.Tx, repo string, d digest.Digest, size int64) error {
+func (s *Store) linkBlob(tx *tx, repo string, d digest.Digest, size int64) error {
 	id, err := s.ensureRepo(tx, repo)
 	if err != nil {
 		return err

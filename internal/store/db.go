@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -21,11 +23,112 @@ type db struct {
 	write  *sql.DB
 	queue  chan writeReq
 	closed chan struct{}
+	// pending counts announced writes not yet queued (see intent).
+	pending atomic.Int64
+	// stop and stopped end the checkpointer.
+	stop, stopped chan struct{}
+
+	// Prepared statements, by query text: parsing SQL costs more than
+	// running it.
+	rstmts, wstmts stmtCache
 }
 
 type writeReq struct {
-	fn   func(*sql.Tx) error
+	fn   func(*tx) error
 	done chan error
+}
+
+type stmtCache struct {
+	mu sync.Mutex
+	db *sql.DB
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	st, err := c.db.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = nil
+}
+
+// queryRow runs a read-only query on the reader pool.
+func (d *db) queryRow(ctx context.Context, query string, args ...any) *row {
+	st, err := d.rstmts.get(query)
+	if err != nil {
+		return &row{err: err}
+	}
+	return &row{r: st.QueryRowContext(ctx, args...)}
+}
+
+// query runs a read-only query on the reader pool.
+func (d *db) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := d.rstmts.get(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// row is *sql.Row that can also carry a preparation error.
+type row struct {
+	r   *sql.Row
+	err error
+}
+
+func (r *row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.r.Scan(dest...)
+}
+
+// tx is a write transaction whose statements are prepared once.
+type tx struct {
+	t *sql.Tx
+	d *db
+}
+
+func (t *tx) Exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.d.wstmts.get(query)
+	if err != nil {
+		return nil, err
+	}
+	return t.t.Stmt(st).Exec(args...)
+}
+
+func (t *tx) QueryRow(query string, args ...any) *row {
+	st, err := t.d.wstmts.get(query)
+	if err != nil {
+		return &row{err: err}
+	}
+	return &row{r: t.t.Stmt(st).QueryRow(args...)}
+}
+
+func (t *tx) Query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.d.wstmts.get(query)
+	if err != nil {
+		return nil, err
+	}
+	return t.t.Stmt(st).Query(args...)
 }
 
 // maxBatch bounds how many writes share one transaction.
@@ -39,11 +142,17 @@ func openDB(path string) (*db, error) {
 		q.Add("_pragma", p)
 	}
 	dsn := "file:" + filepath.ToSlash(path) + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	// Checkpoints run in the background (checkpointer), not inside the
+	// commit of whichever write happens to cross the threshold.
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, err
 	}
-	w.SetMaxOpenConns(1)
+	// One writer goroutine runs every transaction; the second connection
+	// only lets a statement be prepared while a transaction holds the
+	// first (Tx.Stmt then prepares it once on the transaction's connection).
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxIdleTime(0)
 	if err := migrate(w); err != nil {
 		w.Close()
@@ -56,20 +165,48 @@ func openDB(path string) (*db, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	d := &db{read: r, write: w, queue: make(chan writeReq, maxBatch), closed: make(chan struct{})}
+	d := &db{read: r, write: w, queue: make(chan writeReq, maxBatch), closed: make(chan struct{}),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
+	d.rstmts.db, d.wstmts.db = r, w
 	go d.writer()
+	go d.checkpointer()
 	return d, nil
+}
+
+// checkpointInterval is how often the WAL is copied back into the database.
+const checkpointInterval = time.Second
+
+// checkpointer copies the WAL back into the database file periodically,
+// beside the writer (a PASSIVE checkpoint never blocks it), and once more on
+// close.
+func (d *db) checkpointer() {
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			d.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+			close(d.stopped)
+			return
+		case <-t.C:
+			d.write.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 func (d *db) Close() error {
 	close(d.queue)
 	<-d.closed
+	close(d.stop)
+	<-d.stopped
+	d.rstmts.close()
+	d.wstmts.close()
 	return errors.Join(d.read.Close(), d.write.Close())
 }
 
 // update runs fn in a write transaction, possibly batched with others, and
 // returns once the commit is durable.
-func (d *db) update(ctx context.Context, fn func(*sql.Tx) error) error {
+func (d *db) update(ctx context.Context, fn func(*tx) error) error {
 	req := writeReq{fn: fn, done: make(chan error, 1)}
 	select {
 	case d.queue <- req:
@@ -81,10 +218,46 @@ func (d *db) update(ctx context.Context, fn func(*sql.Tx) error) error {
 	return <-req.done
 }
 
+// intent announces a write that is being prepared (a manifest being
+// parsed): the writer waits a moment for announced writes, so that
+// concurrent requests share one commit and one fsync instead of queueing
+// for one each.
+type intent struct {
+	d    *db
+	once sync.Once
+}
+
+// maxWait bounds how long a batch waits for announced writes.
+const maxWait = time.Millisecond
+
+func (d *db) intend() *intent {
+	d.pending.Add(1)
+	return &intent{d: d}
+}
+
+// done withdraws the announcement (the write was queued, or abandoned).
+func (i *intent) done() { i.once.Do(func() { i.d.pending.Add(-1) }) }
+
+// updateIntended is update for an announced write.
+func (d *db) updateIntended(ctx context.Context, it *intent, fn func(*tx) error) error {
+	req := writeReq{fn: fn, done: make(chan error, 1)}
+	select {
+	case d.queue <- req:
+		it.done()
+	case <-ctx.Done():
+		it.done()
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
 func (d *db) writer() {
 	defer close(d.closed)
+	timer := time.NewTimer(0)
+	<-timer.C
 	for first := range d.queue {
 		batch := []writeReq{first}
+		waited := false
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -93,8 +266,32 @@ func (d *db) writer() {
 					break fill
 				}
 				batch = append(batch, r)
+				continue
 			default:
-				break fill
+			}
+			if waited || d.pending.Load() == 0 {
+				break
+			}
+			// Writes are on their way: give them up to maxWait.
+			waited = true
+			timer.Reset(maxWait)
+			for d.pending.Load() > 0 && len(batch) < maxBatch {
+				select {
+				case r, ok := <-d.queue:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, r)
+					continue
+				case <-timer.C:
+				}
+				break
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
 			}
 		}
 		d.commit(batch)
@@ -104,27 +301,28 @@ func (d *db) writer() {
 func (d *db) commit(batch []writeReq) {
 	errs := make([]error, len(batch))
 	err := func() error {
-		tx, err := d.write.Begin()
+		st, err := d.write.Begin()
 		if err != nil {
 			return err
 		}
+		t := &tx{t: st, d: d}
 		for i, r := range batch {
-			if _, err := tx.Exec("SAVEPOINT w"); err != nil {
-				tx.Rollback()
+			if _, err := t.Exec("SAVEPOINT w"); err != nil {
+				st.Rollback()
 				return err
 			}
-			if errs[i] = r.fn(tx); errs[i] != nil {
-				if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
-					tx.Rollback()
+			if errs[i] = r.fn(t); errs[i] != nil {
+				if _, err := t.Exec("ROLLBACK TO w"); err != nil {
+					st.Rollback()
 					return err
 				}
 			}
-			if _, err := tx.Exec("RELEASE w"); err != nil {
-				tx.Rollback()
+			if _, err := t.Exec("RELEASE w"); err != nil {
+				st.Rollback()
 				return err
 			}
 		}
-		return tx.Commit()
+		return st.Commit()
 	}()
 	for i, r := range batch {
 		if err != nil {

@@ -105,6 +105,8 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 	if err := checkName(repo); err != nil {
 		return nil, err
 	}
+	it := s.db.intend()
+	defer it.done()
 	if len(body) > oci.MaxManifestSize {
 		return nil, oci.Err(oci.CodeSizeInvalid, "manifest is larger than %d bytes", oci.MaxManifestSize).WithStatus(http.StatusRequestEntityTooLarge)
 	}
@@ -139,7 +141,7 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 	if m.Subject != nil {
 		subject = m.Subject.Digest.String()
 	}
-	err = s.db.update(ctx, func(tx *sql.Tx) error {
+	err = s.db.updateIntended(ctx, it, func(tx *tx) error {
 		id, err := s.ensureRepo(tx, repo)
 		if err != nil {
 			return err
@@ -156,11 +158,6 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 			for _, c := range ds {
 				if _, err := tx.Exec(`INSERT INTO refs (repo, parent, kind, child) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, d.String(), kind, c.String()); err != nil {
 					return err
-				}
-				if kind != refManifest {
-					if _, err := tx.Exec(`UPDATE repo_blobs SET touched = ? WHERE repo = ? AND digest = ?`, now, id, c.String()); err != nil {
-						return err
-					}
 				}
 			}
 			return nil
@@ -203,7 +200,7 @@ type missingEntry struct {
 	What   string `json:"what"`
 }
 
-func checkReferences(tx *sql.Tx, repo int64, m *oci.Manifest, extras []Extra) error {
+func checkReferences(tx *tx, repo int64, m *oci.Manifest, extras []Extra) error {
 	var missing []missingEntry
 	blob := func(d digest.Digest, size int64, what string) error {
 		var have int64
@@ -278,10 +275,10 @@ func (s *Store) GetManifest(ctx context.Context, repo, ref string) (*Manifest, e
 	var dg string
 	var subject sql.NullString
 	if r.tag != "" {
-		err = s.db.read.QueryRowContext(ctx, `SELECT m.digest, m.media_type, m.body, m.subject FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ? AND t.name = ?`, id, r.tag).
+		err = s.db.queryRow(ctx, `SELECT m.digest, m.media_type, m.body, m.subject FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ? AND t.name = ?`, id, r.tag).
 			Scan(&dg, &m.MediaType, &m.Body, &subject)
 	} else {
-		err = s.db.read.QueryRowContext(ctx, `SELECT digest, media_type, body, subject FROM manifests WHERE repo = ? AND digest = ?`, id, r.digest.String()).
+		err = s.db.queryRow(ctx, `SELECT digest, media_type, body, subject FROM manifests WHERE repo = ? AND digest = ?`, id, r.digest.String()).
 			Scan(&dg, &m.MediaType, &m.Body, &subject)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -312,7 +309,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if id == 0 {
 		return manifestUnknown(repo, ref)
 	}
-	return s.db.update(ctx, func(tx *sql.Tx) error {
+	return s.db.update(ctx, func(tx *tx) error {
 		var res sql.Result
 		if r.tag != "" {
 			res, err = tx.Exec(`DELETE FROM tags WHERE repo = ? AND name = ?`, id, r.tag)
@@ -362,7 +359,7 @@ func (s *Store) list(ctx context.Context, query string, n int, args ...any) ([]s
 	if n < 0 {
 		limit = -1
 	}
-	rows, err := s.db.read.QueryContext(ctx, query, append(args, limit)...)
+	rows, err := s.db.query(ctx, query, append(args, limit)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -401,7 +398,7 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 		q += ` AND artifact_type = ?`
 		args = append(args, artifactType)
 	}
-	rows, err := s.db.read.QueryContext(ctx, q+` ORDER BY digest`, args...)
+	rows, err := s.db.query(ctx, q+` ORDER BY digest`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,9 @@ type Store struct {
 
 	uploadMu sync.Mutex
 	uploads  map[string]*uploadLock
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens or creates the store at opts.Root.
@@ -66,8 +69,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		repoID: map[string]int64{}, uploads: map[string]*uploadLock{}}, nil
 }
 
-// Close closes the metadata database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the metadata database. Calling it again returns the first
+// call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
 
 // Root returns the store's directory.
 func (s *Store) Root() string { return s.root }
@@ -83,7 +90,7 @@ func (s *Store) lookupRepo(ctx context.Context, name string) (int64, error) {
 	if ok {
 		return id, nil
 	}
-	err := s.db.read.QueryRowContext(ctx, `SELECT id FROM repos WHERE name = ?`, name).Scan(&id)
+	err := s.db.queryRow(ctx, `SELECT id FROM repos WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -103,7 +110,7 @@ func (s *Store) cacheRepo(name string, id int64) {
 // ensureRepo returns the id of repository name inside a write transaction,
 // creating the repository if needed. Repository rows are never deleted, so a
 // cached id stays valid.
-func (s *Store) ensureRepo(tx *sql.Tx, name string) (int64, error) {
+func (s *Store) ensureRepo(tx *tx, name string) (int64, error) {
 	s.repoMu.Lock()
 	id, ok := s.repoID[name]
 	s.repoMu.Unlock()

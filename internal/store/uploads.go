@@ -73,7 +73,9 @@ func (s *Store) unlockUpload(id string, l *uploadLock, gone bool) {
 	l.mu.Unlock()
 	s.uploadMu.Lock()
 	l.refs--
-	if gone || (l.refs == 0 && !l.warm) {
+	// Only when no request is queued on l: a queued one holds l, and a new
+	// one must wait for it, not get a fresh lock.
+	if l.refs == 0 && (gone || !l.warm) {
 		delete(s.uploads, id)
 	}
 	s.uploadMu.Unlock()
@@ -99,7 +101,7 @@ func (s *Store) StartUpload(ctx context.Context, repo string) (*Upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = s.db.update(ctx, func(tx *sql.Tx) error {
+	err = s.db.update(ctx, func(tx *tx) error {
 		rid, err := s.ensureRepo(tx, repo)
 		if err != nil {
 			return err
@@ -126,7 +128,7 @@ func (s *Store) loadUpload(ctx context.Context, repo, id string) (*uploadRow, er
 	}
 	var r uploadRow
 	var name string
-	err := s.db.read.QueryRowContext(ctx, `SELECT u.repo, p.name, u.offset, u.hash_state, u.handle FROM uploads u JOIN repos p ON p.id = u.repo WHERE u.id = ?`, id).
+	err := s.db.queryRow(ctx, `SELECT u.repo, p.name, u.offset, u.hash_state, u.handle FROM uploads u JOIN repos p ON p.id = u.repo WHERE u.id = ?`, id).
 		Scan(&r.repoID, &name, &r.offset, &r.state, &r.handle)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && name != repo) {
 		return nil, uploadUnknown(id)
@@ -208,7 +210,7 @@ func (ss *session) save(ctx context.Context) error {
 		return err
 	}
 	handle := ss.staged.Handle()
-	return ss.s.db.update(ctx, func(tx *sql.Tx) error {
+	return ss.s.db.update(ctx, func(tx *tx) error {
 		_, err := tx.Exec(`UPDATE uploads SET offset = ?, hash_state = ?, handle = ?, updated = ? WHERE id = ?`, ss.row.offset+ss.n, state, handle, unixNow(), ss.id)
 		return err
 	})
@@ -291,7 +293,7 @@ func (s *Store) FinishUpload(ctx context.Context, repo, id string, d digest.Dige
 		return 0, fmt.Errorf("committing blob %s: %w", d, err)
 	}
 	gone = true
-	err = s.db.update(ctx, func(tx *sql.Tx) error {
+	err = s.db.update(ctx, func(tx *tx) error {
 		if err := s.linkBlob(tx, repo, d, size); err != nil {
 			return err
 		}
@@ -306,7 +308,7 @@ func (s *Store) dropUpload(ctx context.Context, id string, st Staged) error {
 	if st != nil {
 		st.Abort(ctx)
 	}
-	return s.db.update(ctx, func(tx *sql.Tx) error {
+	return s.db.update(ctx, func(tx *tx) error {
 		_, err := tx.Exec(`DELETE FROM uploads WHERE id = ?`, id)
 		return err
 	})
