@@ -6,23 +6,14 @@ import (
 	"strconv"
 
 	"github.com/dfsreg/dfsreg/internal/oci"
-	"github.com/dfsreg/dfsreg/internal/store"
 )
 
 func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	ctx := r.Context()
-	var m *store.Manifest
-	var err error
-	if s.manifests != nil {
-		m, err = s.manifests.ResolveManifest(ctx, rt.name, rt.arg)
-		if err != nil {
-			return err
-		}
-	}
-	if m == nil {
-		if m, err = s.store.GetManifest(ctx, rt.name, rt.arg); err != nil {
-			return err
-		}
+	// Resolve: a tag or digest as stored, or a 2DFS semantic reference
+	// (<tag>--r1.c1.r2.c2) answered with the partition.
+	m, err := s.store.Resolve(r.Context(), rt.name, rt.arg)
+	if err != nil {
+		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", m.MediaType)

@@ -6,6 +6,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,28 +20,18 @@ import (
 // Options configure a Server.
 type Options struct {
 	Logger *slog.Logger
-	// Manifests, when set, answers manifest GET/HEAD references the store
-	// cannot resolve by itself (2DFS semantic tags); see ManifestResolver.
-	Manifests ManifestResolver
-}
-
-// ManifestResolver resolves a manifest reference before the store does. It
-// returns nil, nil to let the store handle the reference.
-type ManifestResolver interface {
-	ResolveManifest(ctx context.Context, repo, ref string) (*store.Manifest, error)
 }
 
 // Server is the registry's HTTP API.
 type Server struct {
-	store     *store.Store
-	log       *slog.Logger
-	manifests ManifestResolver
-	router    *httprouter.Router
+	store  *store.Store
+	log    *slog.Logger
+	router *httprouter.Router
 }
 
 // New returns the API over st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, log: opts.Logger, manifests: opts.Manifests}
+	s := &Server{store: st, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -108,6 +99,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		s.writeError(w, r, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, rt.kind))
 		return
 	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &bodyReader{ReadCloser: r.Body}
+	}
 	if err := h(w, r, rt); err != nil {
 		s.writeError(w, r, err)
 	}
@@ -131,10 +125,27 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
 	h.Del("Docker-Content-Digest")
+	h.Del("Cache-Control") // set for the blob, not for an error about it (416)
 	w.WriteHeader(oe.Status)
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// bodyReader makes a request body that ends before its Content-Length (or
+// inside a chunk) a client error, SIZE_INVALID, rather than an internal one.
+type bodyReader struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = oci.Err(oci.CodeSizeInvalid, "the request body ended after %d bytes, short of its declared length", b.n)
+	}
+	return n, err
 }
 
 func truncate(s string, n int) string {

@@ -15,15 +15,6 @@ import (
 	"github.com/dfsreg/dfsreg/internal/oci"
 )
 
-// Hooks extend manifest handling with knowledge the store does not have.
-type Hooks struct {
-	// Allotments returns blobs a manifest needs that no descriptor names
-	// (a 2DFS field's allotments). PutManifest requires them in the
-	// repository and records them as edges gc follows. readBlob reads a
-	// small blob of the repository being pushed to.
-	Allotments func(ctx context.Context, m *oci.Manifest, readBlob func(digest.Digest) ([]byte, error)) ([]Extra, error)
-}
-
 // Extra is a blob a manifest needs beyond its descriptors.
 type Extra struct {
 	Digest digest.Digest
@@ -126,12 +117,9 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 		}
 		res.Tag = r.tag
 	}
-	var extras []Extra
-	if s.hooks.Allotments != nil {
-		extras, err = s.hooks.Allotments(ctx, m, func(b digest.Digest) ([]byte, error) { return s.ReadSmallBlob(ctx, repo, b) })
-		if err != nil {
-			return nil, err
-		}
+	extras, err := s.fieldAllotments(ctx, repo, m, body)
+	if err != nil {
+		return nil, err
 	}
 	var annotations []byte
 	if len(m.Annotations) > 0 {
@@ -154,25 +142,17 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 			id, d.String(), m.MediaType, m.ArtifactType, subject, annotations, len(body), body, now); err != nil {
 			return err
 		}
-		edges := func(kind int, ds []digest.Digest) error {
-			for _, c := range ds {
-				if _, err := tx.Exec(`INSERT INTO refs (repo, parent, kind, child) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, d.String(), kind, c.String()); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if err := edges(refBlob, digestsOf(m.Blobs())); err != nil {
+		if err := addEdges(tx, id, d, refBlob, digestsOf(m.Blobs())); err != nil {
 			return err
 		}
-		if err := edges(refManifest, digestsOf(m.Manifests)); err != nil {
+		if err := addEdges(tx, id, d, refManifest, digestsOf(m.Manifests)); err != nil {
 			return err
 		}
-		var ext []digest.Digest
+		ext := make([]digest.Digest, 0, len(extras))
 		for _, e := range extras {
 			ext = append(ext, e.Digest)
 		}
-		if err := edges(refAllotment, ext); err != nil {
+		if err := addEdges(tx, id, d, refAllotment, ext); err != nil {
 			return err
 		}
 		if res.Tag != "" {

@@ -72,6 +72,17 @@ CREATE TABLE uploads (
 	updated    INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 2: 2DFS partitions, remembered per (source, normalized selection).
+	`
+CREATE TABLE partitions (
+	repo      INTEGER NOT NULL REFERENCES repos(id),
+	source    TEXT NOT NULL,
+	selection TEXT NOT NULL,
+	result    TEXT NOT NULL,
+	created   INTEGER NOT NULL,
+	PRIMARY KEY (repo, source, selection)
+) WITHOUT ROWID;
+`,
 }
 
 // Edge kinds in refs.

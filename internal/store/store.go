@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/dfsreg/dfsreg/internal/oci"
 )
 
@@ -22,8 +24,6 @@ type Options struct {
 	Root string
 	// Backend keeps blob bytes; nil means the filesystem backend at Root.
 	Backend Backend
-	// Hooks extend manifest handling (2DFS); nil for none.
-	Hooks Hooks
 }
 
 // Store is the storage core. It is safe for concurrent use, and several
@@ -33,7 +33,10 @@ type Store struct {
 	root    string
 	backend Backend
 	db      *db
-	hooks   Hooks
+
+	// partitions makes concurrent first requests for one partition
+	// compute it once.
+	partitions singleflight.Group
 
 	repoMu sync.Mutex
 	repoID map[string]int64
@@ -65,7 +68,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{root: opts.Root, backend: b, db: d, hooks: opts.Hooks,
+	return &Store{root: opts.Root, backend: b, db: d,
 		repoID: map[string]int64{}, uploads: map[string]*uploadLock{}}, nil
 }
 

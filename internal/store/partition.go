@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dfsreg/dfsreg/internal/flatten"
+	"github.com/dfsreg/dfsreg/internal/oci"
+	"github.com/dfsreg/dfsreg/internal/partition"
+)
+
+// 2DFS in the store: manifest PUT checks a field and its allotments, and a
+// semantic reference (<tag>--r1.c1.r2.c2...) resolves to a partition that is
+// computed once per (source digest, normalized selection), stored
+// content-addressed and remembered in the partitions table. Partitions are
+// derived data: an edge of kind refDerived ties each to its source.
+
+// repoSource reads a repository's content for flatten.
+type repoSource struct {
+	s    *Store
+	repo string
+}
+
+func (r repoSource) Manifest(ctx context.Context, d digest.Digest) (string, []byte, error) {
+	m, err := r.s.GetManifest(ctx, r.repo, d.String())
+	if err != nil {
+		return "", nil, err
+	}
+	return m.MediaType, m.Body, nil
+}
+
+func (r repoSource) SmallBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
+	return r.s.ReadSmallBlob(ctx, r.repo, d)
+}
+
+func (r repoSource) BlobSize(ctx context.Context, d digest.Digest) (int64, error) {
+	return r.s.StatBlob(ctx, r.repo, d)
+}
+
+// Source returns a flatten.Source over repository repo.
+func (s *Store) Source(repo string) flatten.Source { return repoSource{s, repo} }
+
+// fieldAllotments returns the allotments a 2DFS image manifest needs, after
+// checking its field: a field that does not parse is MANIFEST_INVALID, a
+// field blob that is not in the repository MANIFEST_BLOB_UNKNOWN.
+func (s *Store) fieldAllotments(ctx context.Context, repo string, m *oci.Manifest, body []byte) ([]Extra, error) {
+	if m.IsIndex {
+		return nil, nil
+	}
+	desc, ok, err := flatten.FieldDescriptor(body)
+	if err != nil {
+		return nil, oci.Err(oci.CodeManifestInvalid, "2DFS field: %v", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	all, _, err := flatten.FieldAllotments(ctx, s.Source(repo), body)
+	switch {
+	case oci.HasCode(err, oci.CodeBlobUnknown):
+		return nil, oci.Err(oci.CodeManifestBlobUnknown, "2DFS field blob %s is not in the repository", desc.Digest).
+			WithDetail([]missingEntry{{desc.Digest.String(), "2DFS field"}})
+	case err != nil:
+		return nil, oci.Err(oci.CodeManifestInvalid, "2DFS field %s: %v", desc.Digest, err)
+	}
+	extras := make([]Extra, 0, len(all))
+	for _, a := range all {
+		extras = append(extras, Extra{Digest: a.Digest, What: fmt.Sprintf("2DFS allotment (%d,%d)", a.Row, a.Col)})
+	}
+	return extras, nil
+}
+
+// Resolve returns the manifest a GET of ref answers with: a digest or a tag
+// as stored, or, for a semantic reference that is not a literal tag, the
+// partition of its base tag. A literal tag of the full name always wins.
+func (s *Store) Resolve(ctx context.Context, repo, ref string) (*Manifest, error) {
+	base, sel, ok, rectErr := partition.ParseRef(ref)
+	if !ok {
+		return s.GetManifest(ctx, repo, ref)
+	}
+	if err := checkName(repo); err != nil {
+		return nil, err
+	}
+	id, err := s.lookupRepo(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if id == 0 {
+		return nil, manifestUnknown(repo, ref)
+	}
+	key := sel.Key()
+	// One query answers the common cases: the literal tag (0), the
+	// remembered partition of the base tag's current manifest (1), or that
+	// manifest itself, to partition now (2).
+	var prio int
+	var m Manifest
+	var dg string
+	var subject sql.NullString
+	err = s.db.queryRow(ctx, `
+SELECT 0, m.digest, m.media_type, m.body, m.subject FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ?1 AND t.name = ?2
+UNION ALL
+SELECT 1, m.digest, m.media_type, m.body, m.subject FROM tags t JOIN partitions p ON p.repo = t.repo AND p.source = t.digest AND p.selection = ?4 JOIN manifests m ON m.repo = p.repo AND m.digest = p.result WHERE t.repo = ?1 AND t.name = ?3
+UNION ALL
+SELECT 2, m.digest, m.media_type, m.body, m.subject FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ?1 AND t.name = ?3
+ORDER BY 1 LIMIT 1`, id, ref, base, key).Scan(&prio, &dg, &m.MediaType, &m.Body, &subject)
+	if errors.Is(err, sql.ErrNoRows) {
+		if rectErr != nil {
+			return nil, badSelection(ref, rectErr)
+		}
+		return nil, oci.Err(oci.CodeManifestUnknown, "manifest %q is not in repository %q, and neither is its base tag %q", truncate(ref, 150), repo, base)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Digest, m.Subject = digest.Digest(dg), digest.Digest(subject.String)
+	switch {
+	case prio == 0:
+		return &m, nil
+	case rectErr != nil:
+		return nil, badSelection(ref, rectErr)
+	case prio == 1:
+		return &m, nil
+	}
+	return s.Partition(ctx, repo, &m, sel)
+}
+
+func badSelection(ref string, err error) error {
+	return oci.Err(oci.CodeManifestInvalid, "invalid 2DFS selection in %q: %v", truncate(ref, 150), err).WithStatus(http.StatusBadRequest)
+}
+
+// Partition returns the partition of source (a 2DFS image of repository
+// repo) for sel: remembered if it was computed before, else computed once
+// (concurrent callers share the work), stored and remembered.
+func (s *Store) Partition(ctx context.Context, repo string, source *Manifest, sel partition.Selection) (*Manifest, error) {
+	key := sel.Key()
+	flight := repo + "\x00" + source.Digest.String() + "\x00" + key
+	v, err, _ := s.partitions.Do(flight, func() (any, error) {
+		if m, err := s.lookupPartition(ctx, repo, source.Digest, key); m != nil || err != nil {
+			return m, err
+		}
+		res, err := flatten.Flatten(ctx, s.Source(repo), source.MediaType, source.Body, sel)
+		if err != nil {
+			return nil, partitionErr(repo, source.Digest, err)
+		}
+		if err := s.savePartition(context.WithoutCancel(ctx), repo, source.Digest, key, res); err != nil {
+			return nil, err
+		}
+		return &Manifest{Digest: res.Top.Digest, MediaType: res.Top.MediaType, Body: res.Top.Data}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Manifest), nil
+}
+
+func partitionErr(repo string, src digest.Digest, err error) error {
+	var ae *flatten.AllotmentError
+	switch {
+	case errors.Is(err, flatten.ErrNotTDFS):
+		return oci.Err(oci.CodeManifestUnknown, "%s in %q is not a 2DFS image: it has no partitions", src, repo)
+	case errors.As(err, &ae):
+		return oci.Err(oci.CodeManifestUnknown, "cannot partition %s in %q: %v", src, repo, err)
+	}
+	var oe *oci.Error
+	if errors.As(err, &oe) {
+		return err
+	}
+	return fmt.Errorf("partitioning %s in %q: %w", src, repo, err)
+}
+
+func (s *Store) lookupPartition(ctx context.Context, repo string, src digest.Digest, key string) (*Manifest, error) {
+	id, err := s.lookupRepo(ctx, repo)
+	if err != nil || id == 0 {
+		return nil, err
+	}
+	var m Manifest
+	var dg string
+	err = s.db.queryRow(ctx, `SELECT m.digest, m.media_type, m.body FROM partitions p JOIN manifests m ON m.repo = p.repo AND m.digest = p.result WHERE p.repo = ? AND p.source = ? AND p.selection = ?`,
+		id, src.String(), key).Scan(&dg, &m.MediaType, &m.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Digest = digest.Digest(dg)
+	return &m, nil
+}
+
+// savePartition stores a flatten result: configs as blobs (bytes first,
+// durable), then in one transaction the manifests, their edges, the
+// partitions row and the edge from the source.
+func (s *Store) savePartition(ctx context.Context, repo string, src digest.Digest, key string, res *flatten.Result) error {
+	for _, c := range res.Configs {
+		if _, err := s.StatBlob(ctx, repo, c.Digest); err == nil {
+			continue
+		}
+		if err := s.putBytes(ctx, c.Digest, c.Data); err != nil {
+			return fmt.Errorf("storing generated config %s: %w", c.Digest, err)
+		}
+	}
+	manifests := append(append([]flatten.Blob{}, res.Manifests...), res.Top)
+	parsed := make([]*oci.Manifest, len(manifests))
+	for i, b := range manifests {
+		m, err := oci.ParseManifest(b.MediaType, b.Data)
+		if err != nil {
+			return fmt.Errorf("generated manifest %s: %w", b.Digest, err)
+		}
+		parsed[i] = m
+	}
+	return s.db.update(ctx, func(tx *tx) error {
+		id, err := s.ensureRepo(tx, repo)
+		if err != nil {
+			return err
+		}
+		for _, c := range res.Configs {
+			if err := s.linkBlob(tx, repo, c.Digest, int64(len(c.Data))); err != nil {
+				return err
+			}
+		}
+		now := unixNow()
+		for i, b := range manifests {
+			m := parsed[i]
+			if _, err := tx.Exec(`INSERT INTO manifests (repo, digest, media_type, artifact_type, size, body, created) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				id, b.Digest.String(), b.MediaType, m.ArtifactType, len(b.Data), b.Data, now); err != nil {
+				return err
+			}
+			if err := addEdges(tx, id, b.Digest, refBlob, digestsOf(m.Blobs())); err != nil {
+				return err
+			}
+			if err := addEdges(tx, id, b.Digest, refManifest, digestsOf(m.Manifests)); err != nil {
+				return err
+			}
+		}
+		if err := addEdges(tx, id, src, refDerived, []digest.Digest{res.Top.Digest}); err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO partitions (repo, source, selection, result, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			id, src.String(), key, res.Top.Digest.String(), now)
+		return err
+	})
+}
+
+func addEdges(tx *tx, repo int64, parent digest.Digest, kind int, children []digest.Digest) error {
+	for _, c := range children {
+		if _, err := tx.Exec(`INSERT INTO refs (repo, parent, kind, child) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, repo, parent.String(), kind, c.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putBytes makes small generated content durable in the backend under d.
+func (s *Store) putBytes(ctx context.Context, d digest.Digest, data []byte) error {
+	st, err := s.backend.Stage(ctx, "", 0)
+	if err != nil {
+		return err
+	}
+	if _, err := st.Write(data); err != nil {
+		st.Abort(ctx)
+		return err
+	}
+	if err := st.Commit(ctx, d, true); err != nil {
+		st.Abort(ctx)
+		return err
+	}
+	return nil
+}
