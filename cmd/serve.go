@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -59,6 +61,7 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	log.Info("dfsreg serving", "addr", ln.Addr().String(), "root", c.Root, "backend", c.Storage.Backend)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go expireUploads(ctx, st, c.Uploads.Expiry, log)
 	select {
 	case err := <-errc:
 		return err
@@ -72,4 +75,24 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// expireUploads ends idle upload sessions, checking a few times per expiry
+// period (at most every 10 minutes).
+func expireUploads(ctx context.Context, st *store.Store, expiry time.Duration, log *slog.Logger) {
+	t := time.NewTicker(min(expiry/4, 10*time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := st.ExpireUploads(ctx, expiry)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("expiring upload sessions", "err", err)
+			} else if n > 0 {
+				log.Info("expired idle upload sessions", "count", n, "idle", expiry)
+			}
+		}
+	}
 }
