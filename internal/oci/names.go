@@ -16,7 +16,8 @@ const (
 )
 
 var (
-	// nameRE is the distribution spec's repository name grammar:
+	// nameRE is the distribution spec's repository name grammar (the
+	// reference ValidName is tested against):
 	// [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
 	nameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 	// tagRE is the spec's tag grammar.
@@ -25,13 +26,63 @@ var (
 
 // ValidName reports whether name is a repository name the spec allows. The
 // grammar admits no "." or ".." path element and no empty element, so a valid
-// name can never escape a directory.
+// name can never escape a directory. It is checked on every request, so it is
+// a hand-written scanner; nameRE is the spec's grammar it is tested against.
 func ValidName(name string) bool {
-	return len(name) <= MaxNameLength && nameRE.MatchString(name)
+	if len(name) == 0 || len(name) > MaxNameLength {
+		return false
+	}
+	for _, comp := range strings.Split(name, "/") {
+		if !validComponent(comp) {
+			return false
+		}
+	}
+	return true
 }
 
-// ValidTag reports whether tag is a tag the spec allows.
-func ValidTag(tag string) bool { return tagRE.MatchString(tag) }
+// validComponent: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
+func validComponent(c string) bool {
+	if c == "" || !alnum(c[0]) || !alnum(c[len(c)-1]) {
+		return false
+	}
+	for i := 1; i < len(c); {
+		if alnum(c[i]) {
+			i++
+			continue
+		}
+		// a separator run: ".", "_", "__" or one or more "-"
+		j := i
+		for j < len(c) && !alnum(c[j]) {
+			j++
+		}
+		switch sep := c[i:j]; {
+		case sep == "." || sep == "_" || sep == "__":
+		case strings.Trim(sep, "-") == "":
+		default:
+			return false
+		}
+		i = j
+	}
+	return true
+}
+
+func alnum(b byte) bool { return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' }
+
+// ValidTag reports whether tag is a tag the spec allows:
+// [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+func ValidTag(tag string) bool {
+	if len(tag) == 0 || len(tag) > MaxTagLength {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		b := tag[i]
+		ok := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || i > 0 && (b == '.' || b == '-')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseDigest parses a digest string, rejecting unknown algorithms and
 // malformed encodings with a DIGEST_INVALID error (400).

@@ -54,7 +54,7 @@ func (s *Server) tags(w http.ResponseWriter, r *http.Request, rt route) error {
 	if err != nil {
 		return err
 	}
-	if more {
+	if more && len(tags) > 0 { // n=0: an empty list and no Link (spec)
 		nextLink(w, r.URL.Path, n, tags[len(tags)-1])
 	}
 	return writeJSON(w, "application/json", struct {
@@ -72,7 +72,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, _ route) error 
 	if err != nil {
 		return err
 	}
-	if more {
+	if more && len(repos) > 0 {
 		nextLink(w, r.URL.Path, n, repos[len(repos)-1])
 	}
 	return writeJSON(w, "application/json", struct {

@@ -193,13 +193,24 @@ func (ss *session) copy(r io.Reader, limit int64) error {
 	}
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
+	src := r
 	if limit >= 0 {
-		r = io.LimitReader(r, limit)
+		src = io.LimitReader(r, limit)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(ss.staged, ss.h), r, *buf)
+	n, err := io.CopyBuffer(io.MultiWriter(ss.staged, ss.h), src, *buf)
 	ss.n += n
+	if err == nil && limit >= 0 && n == limit {
+		// The body must not go on past its declared length: a client that
+		// sent more than it said would otherwise lose the rest silently.
+		var one [1]byte
+		if k, _ := io.ReadFull(r, one[:]); k > 0 {
+			return errTooLong
+		}
+	}
 	return err
 }
+
+var errTooLong = oci.Err(oci.CodeSizeInvalid, "the body is longer than its declared length (Content-Length or Content-Range)")
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
@@ -237,6 +248,9 @@ func (s *Store) AppendUpload(ctx context.Context, repo, id string, start, length
 		return 0, rangeInvalid(ss.row.offset, start)
 	}
 	copyErr := ss.copy(r, length)
+	if errors.Is(copyErr, errTooLong) {
+		return ss.row.offset, copyErr // nothing of this chunk is recorded
+	}
 	if ss.n > 0 {
 		if err := ss.save(context.WithoutCancel(ctx)); err != nil {
 			return 0, err
@@ -265,7 +279,7 @@ func (s *Store) FinishUpload(ctx context.Context, repo, id string, d digest.Dige
 		return 0, rangeInvalid(ss.row.offset, start)
 	}
 	if err := ss.copy(r, length); err != nil {
-		if ss.n > 0 {
+		if ss.n > 0 && !errors.Is(err, errTooLong) {
 			ss.save(context.WithoutCancel(ctx))
 		}
 		return 0, err
