@@ -22,7 +22,8 @@ type Extra struct {
 	What string
 }
 
-// Manifest is a stored manifest or index.
+// Manifest is a stored manifest or index. Values may be shared with the
+// store's cache: read them, never modify them.
 type Manifest struct {
 	Digest    digest.Digest
 	MediaType string
@@ -129,11 +130,15 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 	if m.Subject != nil {
 		subject = m.Subject.Digest.String()
 	}
+	var repoID int64
+	defer func() { s.changed(repoID) }()
 	err = s.db.updateIntended(ctx, it, func(tx *tx) error {
 		id, err := s.ensureRepo(tx, repo)
 		if err != nil {
 			return err
 		}
+		repoID = id
+		s.changed(id)
 		if err := checkReferences(tx, id, m, extras); err != nil {
 			return err
 		}
@@ -251,6 +256,12 @@ func (s *Store) GetManifest(ctx context.Context, repo, ref string) (*Manifest, e
 	if id == 0 {
 		return nil, manifestUnknown(repo, ref)
 	}
+	gen, cached := s.generation(id)
+	if cached {
+		if m := s.cache.get(id, ref, gen); m != nil {
+			return m, nil
+		}
+	}
 	var m Manifest
 	var dg string
 	var subject sql.NullString
@@ -269,6 +280,9 @@ func (s *Store) GetManifest(ctx context.Context, repo, ref string) (*Manifest, e
 	}
 	m.Digest = digest.Digest(dg)
 	m.Subject = digest.Digest(subject.String)
+	if cached {
+		s.cache.put(id, ref, gen, &m)
+	}
 	return &m, nil
 }
 
@@ -289,6 +303,8 @@ func (s *Store) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if id == 0 {
 		return manifestUnknown(repo, ref)
 	}
+	s.changed(id)
+	defer s.changed(id)
 	return s.db.update(ctx, func(tx *tx) error {
 		var res sql.Result
 		if r.tag != "" {

@@ -93,6 +93,20 @@ func (s *Store) Resolve(ctx context.Context, repo, ref string) (*Manifest, error
 		return nil, manifestUnknown(repo, ref)
 	}
 	key := sel.Key()
+	gen, cached := s.generation(id)
+	if cached {
+		if m := s.cache.get(id, ref, gen); m != nil {
+			return m, nil
+		}
+	}
+	res, err := s.resolveSemantic(ctx, repo, id, ref, base, key, sel, rectErr)
+	if err == nil && cached {
+		s.cache.put(id, ref, gen, res)
+	}
+	return res, err
+}
+
+func (s *Store) resolveSemantic(ctx context.Context, repo string, id int64, ref, base, key string, sel partition.Selection, rectErr error) (*Manifest, error) {
 	// One query answers the common cases: the literal tag (0), the
 	// remembered partition of the base tag's current manifest (1), or that
 	// manifest itself, to partition now (2).
@@ -100,7 +114,7 @@ func (s *Store) Resolve(ctx context.Context, repo, ref string) (*Manifest, error
 	var m Manifest
 	var dg string
 	var subject sql.NullString
-	err = s.db.queryRow(ctx, `
+	err := s.db.queryRow(ctx, `
 SELECT 0, m.digest, m.media_type, m.body, m.subject FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ?1 AND t.name = ?2
 UNION ALL
 SELECT 1, m.digest, m.media_type, m.body, m.subject FROM tags t JOIN partitions p ON p.repo = t.repo AND p.source = t.digest AND p.selection = ?4 JOIN manifests m ON m.repo = p.repo AND m.digest = p.result WHERE t.repo = ?1 AND t.name = ?3

@@ -33,6 +33,8 @@ type Store struct {
 	root    string
 	backend Backend
 	db      *db
+	gens    *gens
+	cache   *manifestCache
 
 	// partitions makes concurrent first requests for one partition
 	// compute it once.
@@ -68,15 +70,43 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{root: opts.Root, backend: b, db: d,
+	var cache *manifestCache
+	g, err := openGens(filepath.Join(opts.Root, GenFile))
+	if err == nil {
+		cache = newManifestCache(cacheMaxBytes)
+	} // without shared counters a cache could serve another process's stale state: go without
+	return &Store{root: opts.Root, backend: b, db: d, gens: g, cache: cache,
 		repoID: map[string]int64{}, uploads: map[string]*uploadLock{}}, nil
 }
 
 // Close closes the metadata database. Calling it again returns the first
 // call's result.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		s.closeErr = s.db.Close()
+		if s.gens != nil {
+			s.closeErr = errors.Join(s.closeErr, s.gens.close())
+		}
+	})
 	return s.closeErr
+}
+
+// changed marks repository repo's manifests, tags or partitions as changed
+// (called before and after the commit), so that no process keeps a cached
+// answer about them.
+func (s *Store) changed(repo int64) {
+	if s.gens != nil && repo != 0 {
+		s.gens.bump(repo)
+	}
+}
+
+// generation returns repository repo's generation; ok is false when there is
+// no cache.
+func (s *Store) generation(repo int64) (gen uint64, ok bool) {
+	if s.gens == nil {
+		return 0, false
+	}
+	return s.gens.load(repo), true
 }
 
 // Root returns the store's directory.
