@@ -99,6 +99,7 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 	}
 	it := s.db.intend()
 	defer it.done()
+	s.lookupRepo(ctx, repo) // warms the id cache: the write then needs no repos lookup
 	if len(body) > oci.MaxManifestSize {
 		return nil, oci.Err(oci.CodeSizeInvalid, "manifest is larger than %d bytes", oci.MaxManifestSize).WithStatus(http.StatusRequestEntityTooLarge)
 	}

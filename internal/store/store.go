@@ -150,7 +150,13 @@ func (s *Store) ensureRepo(tx *tx, name string) (int64, error) {
 	if ok {
 		return id, nil
 	}
-	if err := tx.QueryRow(`INSERT INTO repos (name, created) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET name = name RETURNING id`, name, unixNow()).Scan(&id); err != nil {
+	// Look before inserting: an upsert would rewrite the row (and a page
+	// of the WAL) on every push to an existing repository.
+	err := tx.QueryRow(`SELECT id FROM repos WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRow(`INSERT INTO repos (name, created) VALUES (?, ?) RETURNING id`, name, unixNow()).Scan(&id)
+	}
+	if err != nil {
 		return 0, err
 	}
 	// Not cached here: the transaction may still roll back. lookupRepo
