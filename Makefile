@@ -15,7 +15,7 @@ tools:
 
 # Everything: installs the pinned tools the tests drive, then every test.
 test: tools
-	PATH="$(TOOLS):$$PATH" DFSREG_REQUIRE_TOOLS=1 go test -count=1 -timeout 30m ./...
+	PATH="$(TOOLS):$$PATH" TEST_REQUIRE_TOOLS=1 go test -count=1 -timeout 30m ./...
 
 # Unit tests only, no external tools.
 unit:

@@ -105,11 +105,14 @@ func Load(file string, flags map[string]*pflag.Flag) (*Config, error) {
 			return nil, err
 		}
 	}
+	if bad := unknownKeys(v.AllKeys()); len(bad) > 0 {
+		return nil, fmt.Errorf("config%s: unknown key(s) %s (known keys: %s)", where(file), strings.Join(bad, ", "), strings.Join(keys, ", "))
+	}
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc())))
 	if err != nil {
-		return nil, fmt.Errorf("config%s: %w", where(file), cleanErr(err))
+		return nil, fmt.Errorf("config%s: %w", where(file), err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config%s: %w", where(file), err)
@@ -124,15 +127,21 @@ func where(file string) string {
 	return " " + file
 }
 
-// cleanErr turns mapstructure's "has invalid keys: a, b" into a readable
-// message naming the keys dfsreg knows.
-func cleanErr(err error) error {
-	msg := err.Error()
-	if i := strings.Index(msg, "has invalid keys: "); i >= 0 {
-		bad := msg[i+len("has invalid keys: "):]
-		return fmt.Errorf("unknown key(s): %s (known keys: %s)", bad, strings.Join(Keys(), ", "))
+// unknownKeys returns the dotted keys in have that name no configuration
+// key, sorted. (A map given where a value belongs is caught by decoding.)
+func unknownKeys(have []string) []string {
+	known := map[string]bool{}
+	for _, k := range Keys() {
+		known[k] = true
 	}
-	return err
+	var bad []string
+	for _, k := range have {
+		if !known[k] {
+			bad = append(bad, k)
+		}
+	}
+	sort.Strings(bad)
+	return bad
 }
 
 // Validate checks values that parse but make no sense.

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		yaml    string // "" = no file
+		env     map[string]string
+		flags   []string // --addr / --root, as serve registers them
+		check   func(t *testing.T, c *Config)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c *Config) {
+			if *c != Defaults() {
+				t.Fatalf("got %+v, want the defaults %+v", *c, Defaults())
+			}
+		}},
+		{name: "file", yaml: "addr: 127.0.0.1:1\nroot: /x\nlog:\n  format: json\nuploads:\n  expiry: 90m\n", check: func(t *testing.T, c *Config) {
+			if c.Addr != "127.0.0.1:1" || c.Root != "/x" || c.Log.Format != "json" || c.Uploads.Expiry != 90*time.Minute || c.Log.Level != "info" {
+				t.Fatalf("got %+v", *c)
+			}
+		}},
+		{name: "env over file", yaml: "addr: 127.0.0.1:1\n", env: map[string]string{"DFSREG_ADDR": "127.0.0.1:2", "DFSREG_HTTP_IDLE_TIMEOUT": "5s"}, check: func(t *testing.T, c *Config) {
+			if c.Addr != "127.0.0.1:2" || c.HTTP.IdleTimeout != 5*time.Second {
+				t.Fatalf("got %+v", *c)
+			}
+		}},
+		{name: "flag over env", env: map[string]string{"DFSREG_ADDR": "127.0.0.1:2", "DFSREG_ROOT": "/env"}, flags: []string{"--addr=127.0.0.1:3"}, check: func(t *testing.T, c *Config) {
+			if c.Addr != "127.0.0.1:3" || c.Root != "/env" {
+				t.Fatalf("got %+v", *c)
+			}
+		}},
+		{name: "unknown keys in file", yaml: "bogus: 1\nlog:\n  levle: debug\n", wantErr: "unknown key(s) bogus, log.levle"},
+		{name: "map where a value belongs", yaml: "addr:\n  host: x\n", wantErr: "'addr' expected type 'string'"},
+		{name: "unknown env", env: map[string]string{"DFSREG_ADDRESS": "x"}, wantErr: "unknown environment variable(s) DFSREG_ADDRESS"},
+		{name: "bad level", yaml: "log:\n  level: loud\n", wantErr: `log.level "loud"`},
+		{name: "bad backend", env: map[string]string{"DFSREG_STORAGE_BACKEND": "tape"}, wantErr: `storage.backend "tape"`},
+		{name: "bad duration", yaml: "uploads:\n  expiry: soon\n", wantErr: "expiry"},
+		{name: "zero expiry", yaml: "uploads:\n  expiry: 0s\n", wantErr: "uploads.expiry must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			file := ""
+			if tc.yaml != "" {
+				file = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			fs.String("addr", "", "")
+			fs.String("root", "", "")
+			if err := fs.Parse(tc.flags); err != nil {
+				t.Fatal(err)
+			}
+			flags := map[string]*pflag.Flag{}
+			for _, k := range []string{"addr", "root"} {
+				if f := fs.Lookup(k); f.Changed {
+					flags[k] = f
+				}
+			}
+			c, err := Load(file, flags)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("http.read_header_timeout"); got != "DFSREG_HTTP_READ_HEADER_TIMEOUT" {
+		t.Fatal(got)
+	}
+	for _, k := range Keys() {
+		if strings.ContainsAny(k, " A-Z") {
+			t.Fatalf("key %q", k)
+		}
+	}
+}
