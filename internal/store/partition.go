@@ -49,7 +49,7 @@ func (s *Store) Source(repo string) flatten.Source { return repoSource{s, repo} 
 // checking its field: a field that does not parse is MANIFEST_INVALID, a
 // field blob that is not in the repository MANIFEST_BLOB_UNKNOWN.
 func (s *Store) fieldAllotments(ctx context.Context, repo string, m *oci.Manifest, body []byte) ([]Extra, error) {
-	if m.IsIndex {
+	if m.IsIndex || !hasFieldLayer(m) {
 		return nil, nil
 	}
 	desc, ok, err := flatten.FieldDescriptor(body)
@@ -283,4 +283,15 @@ func (s *Store) putBytes(ctx context.Context, d digest.Digest, data []byte) erro
 		return err
 	}
 	return nil
+}
+
+// hasFieldLayer reports whether a parsed manifest has a 2DFS field layer, so
+// that plain images are not parsed a second time.
+func hasFieldLayer(m *oci.Manifest) bool {
+	for _, l := range m.Layers {
+		if l.MediaType == partition.FieldMediaType {
+			return true
+		}
+	}
+	return false
 }
