@@ -58,8 +58,19 @@ const (
 	requireDockerEnv = "TEST_REQUIRE_DOCKER"
 )
 
+// fixtures2DFS is the shared 2DFS fixture directory (../shared beside the
+// checkout, as CI lays it out), made absolute for the scripts.
+func fixtures2DFS(t *testing.T) string {
+	dir, err := filepath.Abs(filepath.Join("..", "shared", "testdata", "2dfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func TestScripts(t *testing.T) {
 	goEnv := goEnvVars(t)
+	fixtures := fixtures2DFS(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/scripts",
 		RequireExplicitExec: true,
@@ -71,6 +82,7 @@ func TestScripts(t *testing.T) {
 			}
 			env.Setenv("PORT", strconv.Itoa(port))
 			env.Setenv("REG", "127.0.0.1:"+strconv.Itoa(port))
+			env.Setenv("TDFS_FIXTURES", fixtures)
 			// Clients keep their configuration under HOME (regctl's
 			// registry settings, docker's config.json): one per script.
 			env.Setenv("HOME", env.WorkDir)

@@ -41,7 +41,7 @@ file whose keys are those of "dfsreg config" (unknown keys are errors).`,
 
 func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	log := newLogger(cmd.ErrOrStderr(), c)
-	st, err := store.Open(ctx, store.Options{Root: c.Root})
+	st, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}

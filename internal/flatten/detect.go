@@ -89,6 +89,13 @@ func IsTDFS(ctx context.Context, src Source, mediaType string, body []byte) (boo
 }
 
 func readField(ctx context.Context, src Source, desc ocispec.Descriptor) (*partition.Field, error) {
+	if fs, ok := src.(FieldSource); ok {
+		f, err := fs.Field(ctx, desc.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", desc.Digest, err)
+		}
+		return f, nil
+	}
 	b, err := fetchSmallBlob(ctx, src, "field", desc.Digest)
 	if err != nil {
 		return nil, err

@@ -152,6 +152,21 @@ func (f *flattener) selection(field ocispec.Descriptor) ([]partition.Allotment, 
 	if f.sizes == nil {
 		f.sizes = make(map[digest.Digest]int64, len(s))
 	}
+	if ss, ok := f.src.(SizeSource); ok && len(s) > 0 {
+		// One call for every size; any left out are asked for one by one
+		// in size(), which reports them.
+		ds := make([]digest.Digest, len(s))
+		for i, a := range s {
+			ds[i] = a.Digest
+		}
+		sizes, err := ss.BlobSizes(f.ctx, ds)
+		if err != nil {
+			return nil, err
+		}
+		for d, n := range sizes {
+			f.sizes[d] = n
+		}
+	}
 	return s, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/dfsreg/dfsreg/internal/partition"
 )
 
 // Source gives read access to the content of one repository. The server
@@ -19,6 +21,20 @@ type Source interface {
 	SmallBlob(ctx context.Context, d digest.Digest) ([]byte, error)
 	// BlobSize reports the stored size of a blob, or an error if it is not in the repository.
 	BlobSize(ctx context.Context, d digest.Digest) (int64, error)
+}
+
+// FieldSource is implemented by a Source that keeps parsed fields (the store
+// caches them by digest, so a cold partition does not parse the field
+// again). Field must return the field only if the blob is in the repository
+// and hashes to d.
+type FieldSource interface {
+	Field(ctx context.Context, d digest.Digest) (*partition.Field, error)
+}
+
+// SizeSource is implemented by a Source that can report many blob sizes in
+// one call. Digests that are not in the repository are left out of the map.
+type SizeSource interface {
+	BlobSizes(ctx context.Context, ds []digest.Digest) (map[digest.Digest]int64, error)
 }
 
 // ErrDigestMismatch is returned when a Source hands back content that does

@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -40,6 +43,60 @@ func (r repoSource) SmallBlob(ctx context.Context, d digest.Digest) ([]byte, err
 
 func (r repoSource) BlobSize(ctx context.Context, d digest.Digest) (int64, error) {
 	return r.s.StatBlob(ctx, r.repo, d)
+}
+
+// Field implements flatten.FieldSource: the parsed field, from the store's
+// cache of parsed fields when it was read before (at manifest PUT, or by an
+// earlier partition), after checking the repository holds the blob.
+func (r repoSource) Field(ctx context.Context, d digest.Digest) (*partition.Field, error) {
+	if _, err := r.s.StatBlob(ctx, r.repo, d); err != nil {
+		return nil, err
+	}
+	if f := r.s.fields.get(d); f != nil {
+		return f, nil
+	}
+	b, err := r.s.ReadSmallBlob(ctx, r.repo, d) // checks the digest
+	if err != nil {
+		return nil, err
+	}
+	f, err := partition.ParseField(b)
+	if err != nil {
+		return nil, err
+	}
+	r.s.fields.put(d, f, len(b))
+	return f, nil
+}
+
+// BlobSizes implements flatten.SizeSource with one query for all digests.
+// SQLite joins and concatenates the rows itself: one row crosses into Go,
+// not one per allotment (4096 of them cost milliseconds each way).
+func (r repoSource) BlobSizes(ctx context.Context, ds []digest.Digest) (map[digest.Digest]int64, error) {
+	out := make(map[digest.Digest]int64, len(ds))
+	id, err := r.s.lookupRepo(ctx, r.repo)
+	if err != nil || id == 0 {
+		return out, err
+	}
+	list, err := json.Marshal(ds)
+	if err != nil {
+		return nil, err
+	}
+	var all sql.NullString
+	err = r.s.db.queryRow(ctx, `SELECT group_concat(r.digest || ' ' || b.size, ',') FROM json_each(?) j CROSS JOIN repo_blobs r CROSS JOIN blobs b WHERE r.repo = ? AND r.digest = j.value AND b.digest = r.digest`, string(list), id).Scan(&all)
+	if err != nil {
+		return nil, err
+	}
+	for _, pair := range strings.Split(all.String, ",") {
+		d, n, ok := strings.Cut(pair, " ")
+		if !ok {
+			continue
+		}
+		size, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("blob sizes: %q: %w", pair, err)
+		}
+		out[digest.Digest(d)] = size
+	}
+	return out, nil
 }
 
 // Source returns a flatten.Source over repository repo.
@@ -92,14 +149,13 @@ func (s *Store) Resolve(ctx context.Context, repo, ref string) (*Manifest, error
 	if id == 0 {
 		return nil, manifestUnknown(repo, ref)
 	}
-	key := sel.Key()
 	gen, cached := s.generation(id)
 	if cached {
 		if m := s.cache.get(id, ref, gen); m != nil {
 			return m, nil
 		}
 	}
-	res, err := s.resolveSemantic(ctx, repo, id, ref, base, key, sel, rectErr)
+	res, err := s.resolveSemantic(ctx, repo, id, ref, base, sel.Key(), sel, rectErr)
 	if err == nil && cached {
 		s.cache.put(id, ref, gen, res)
 	}
@@ -153,6 +209,9 @@ func (s *Store) Partition(ctx context.Context, repo string, source *Manifest, se
 	key := sel.Key()
 	flight := repo + "\x00" + source.Digest.String() + "\x00" + key
 	v, err, _ := s.partitions.Do(flight, func() (any, error) {
+		// Shared by every caller waiting on this flight: the first one
+		// going away must not cancel the others' work.
+		ctx := context.WithoutCancel(ctx)
 		if m, err := s.lookupPartition(ctx, repo, source.Digest, key); m != nil || err != nil {
 			return m, err
 		}
@@ -160,7 +219,7 @@ func (s *Store) Partition(ctx context.Context, repo string, source *Manifest, se
 		if err != nil {
 			return nil, partitionErr(repo, source.Digest, err)
 		}
-		if err := s.savePartition(context.WithoutCancel(ctx), repo, source.Digest, key, res); err != nil {
+		if err := s.savePartition(ctx, repo, source.Digest, key, res); err != nil {
 			return nil, err
 		}
 		return &Manifest{Digest: res.Top.Digest, MediaType: res.Top.MediaType, Body: res.Top.Data}, nil
@@ -176,7 +235,9 @@ func partitionErr(repo string, src digest.Digest, err error) error {
 	switch {
 	case errors.Is(err, flatten.ErrNotTDFS):
 		return oci.Err(oci.CodeManifestUnknown, "%s in %q is not a 2DFS image: it has no partitions", src, repo)
-	case errors.As(err, &ae):
+	case errors.As(err, &ae) && oci.HasCode(ae.Err, oci.CodeBlobUnknown):
+		// The image names an allotment the repository lost (a blob
+		// DELETE after the push): this partition cannot be served.
 		return oci.Err(oci.CodeManifestUnknown, "cannot partition %s in %q: %v", src, repo, err)
 	}
 	var oe *oci.Error
@@ -218,14 +279,6 @@ func (s *Store) savePartition(ctx context.Context, repo string, src digest.Diges
 		}
 	}
 	manifests := append(append([]flatten.Blob{}, res.Manifests...), res.Top)
-	parsed := make([]*oci.Manifest, len(manifests))
-	for i, b := range manifests {
-		m, err := oci.ParseManifest(b.MediaType, b.Data)
-		if err != nil {
-			return fmt.Errorf("generated manifest %s: %w", b.Digest, err)
-		}
-		parsed[i] = m
-	}
 	return s.db.update(ctx, func(tx *tx) error {
 		id, err := s.ensureRepo(tx, repo)
 		if err != nil {
@@ -237,18 +290,29 @@ func (s *Store) savePartition(ctx context.Context, repo string, src digest.Diges
 			}
 		}
 		now := unixNow()
-		for i, b := range manifests {
-			m := parsed[i]
-			if _, err := tx.Exec(`INSERT INTO manifests (repo, digest, media_type, artifact_type, size, body, created) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-				id, b.Digest.String(), b.MediaType, m.ArtifactType, len(b.Data), b.Data, now); err != nil {
+		for _, b := range manifests {
+			if _, err := tx.Exec(`INSERT INTO manifests (repo, digest, media_type, size, body, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				id, b.Digest.String(), b.MediaType, len(b.Data), b.Data, now); err != nil {
 				return err
 			}
-			if err := addEdges(tx, id, b.Digest, refBlob, digestsOf(m.Blobs())); err != nil {
-				return err
-			}
-			if err := addEdges(tx, id, b.Digest, refManifest, digestsOf(m.Manifests)); err != nil {
-				return err
-			}
+		}
+		// A partition lives and dies with its source (the refDerived edge
+		// below), whose own edges hold its base layers and allotments.
+		// Only what the partition adds needs edges, and they hang from
+		// its top object: the generated configs and child manifests.
+		configs := make([]digest.Digest, len(res.Configs))
+		for i, c := range res.Configs {
+			configs[i] = c.Digest
+		}
+		if err := addEdges(tx, id, res.Top.Digest, refBlob, configs); err != nil {
+			return err
+		}
+		children := make([]digest.Digest, len(res.Manifests))
+		for i, c := range res.Manifests {
+			children[i] = c.Digest
+		}
+		if err := addEdges(tx, id, res.Top.Digest, refManifest, children); err != nil {
+			return err
 		}
 		if err := addEdges(tx, id, src, refDerived, []digest.Digest{res.Top.Digest}); err != nil {
 			return err

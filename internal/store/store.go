@@ -36,6 +36,8 @@ type Store struct {
 	gens    *gens
 	cache   *manifestCache
 
+	// fields keeps parsed 2DFS fields.
+	fields fieldCache
 	// partitions makes concurrent first requests for one partition
 	// compute it once.
 	partitions singleflight.Group
