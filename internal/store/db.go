@@ -26,6 +26,11 @@ type db struct {
 	write  *sql.DB
 	queue  chan writeReq
 	closed chan struct{}
+	// closeMu and closing keep writes from being sent to a closed queue.
+	closeMu sync.RWMutex
+	closing bool
+	// lastContention is when writes were last seen queued behind a commit.
+	lastContention atomic.Int64
 	// pending counts announced writes not yet queued (see intent).
 	pending atomic.Int64
 	// stop and stopped end the checkpointer.
@@ -207,7 +212,10 @@ func (d *db) checkpointer() {
 }
 
 func (d *db) Close() error {
+	d.closeMu.Lock()
+	d.closing = true
 	close(d.queue)
+	d.closeMu.Unlock()
 	<-d.closed
 	close(d.stop)
 	<-d.stopped
@@ -219,15 +227,27 @@ func (d *db) Close() error {
 // update runs fn in a write transaction, possibly batched with others, and
 // returns once the commit is durable.
 func (d *db) update(ctx context.Context, fn func(*tx) error) error {
-	req := writeReq{fn: fn, done: make(chan error, 1)}
+	return d.updateIntended(ctx, nil, fn)
+}
+
+// ErrClosed is returned by writes that arrive after the store was closed
+// (a request still running when a shutdown's grace period ran out).
+var ErrClosed = errors.New("store is closed")
+
+// enqueue hands req to the writer unless the database is closing. The read
+// lock makes "check closing, then send" one step against Close.
+func (d *db) enqueue(ctx context.Context, req writeReq) error {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closing {
+		return ErrClosed
+	}
 	select {
 	case d.queue <- req:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	// Once queued the write is committed or failed whatever the caller's
-	// context says: waiting for it keeps "acknowledged" and "durable" one.
-	return <-req.done
 }
 
 // intent announces a write that is being prepared (a manifest being
@@ -253,13 +273,15 @@ func (i *intent) done() { i.once.Do(func() { i.d.pending.Add(-1) }) }
 // updateIntended is update for an announced write.
 func (d *db) updateIntended(ctx context.Context, it *intent, fn func(*tx) error) error {
 	req := writeReq{fn: fn, done: make(chan error, 1)}
-	select {
-	case d.queue <- req:
+	err := d.enqueue(ctx, req)
+	if it != nil {
 		it.done()
-	case <-ctx.Done():
-		it.done()
-		return ctx.Err()
 	}
+	if err != nil {
+		return err
+	}
+	// Once queued the write is committed or failed whatever the caller's
+	// context says: waiting for it keeps "acknowledged" and "durable" one.
 	return <-req.done
 }
 
@@ -280,6 +302,28 @@ func (d *db) writer() {
 				batch = append(batch, r)
 				continue
 			default:
+			}
+			if !waited && d.pending.Load() == 0 && len(batch) == 1 && d.contended() {
+				// Writers have been queueing behind commits: wait a moment
+				// for the next one so that both share this commit's fsync
+				// (the clients then stay in step). A lone client never
+				// queues, so it never waits.
+				waited = true
+				timer.Reset(contendedWait)
+				select {
+				case r, ok := <-d.queue:
+					if ok {
+						batch = append(batch, r)
+					}
+				case <-timer.C:
+				}
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				continue
 			}
 			if waited || d.pending.Load() == 0 {
 				break
@@ -307,7 +351,20 @@ func (d *db) writer() {
 			}
 		}
 		d.commit(batch)
+		if len(d.queue) > 0 {
+			d.lastContention.Store(time.Now().UnixNano())
+		}
 	}
+}
+
+// contendedWait is how long a batch of one waits for a second writer when
+// writers have recently queued behind commits (see contended).
+const contendedWait = 500 * time.Microsecond
+
+// contended reports whether, within the last 100 ms, writes were left
+// waiting in the queue when a commit ended.
+func (d *db) contended() bool {
+	return time.Now().UnixNano()-d.lastContention.Load() < int64(100*time.Millisecond)
 }
 
 func (d *db) commit(batch []writeReq) {
@@ -318,6 +375,16 @@ func (d *db) commit(batch []writeReq) {
 			return err
 		}
 		t := &tx{t: st, d: d}
+		if len(batch) == 1 { // alone: its failure rolls back the whole transaction
+			if errs[0] = batch[0].fn(t); errs[0] != nil {
+				st.Rollback()
+				return nil
+			}
+			if err := st.Commit(); err != nil {
+				return err
+			}
+			return syncWAL(d.path)
+		}
 		for i, r := range batch {
 			if _, err := t.Exec("SAVEPOINT w"); err != nil {
 				st.Rollback()

@@ -75,16 +75,25 @@ func (f *FS) Open(_ context.Context, d digest.Digest, offset, length int64) (io.
 	if err != nil {
 		return nil, err
 	}
+	return FileRange(file, offset, length)
+}
+
+// FileRange serves length bytes of f from offset (length < 0: to the end),
+// closing f when the reader is closed. A whole read returns f itself and a
+// range keeps io.LimitedReader{*os.File} visible, so net/http can send
+// either with sendfile. Backends that keep files (filesystem, the IPFS
+// cache) share it.
+func FileRange(f *os.File, offset, length int64) (io.ReadCloser, error) {
 	if offset > 0 {
-		if _, err := file.Seek(offset, io.SeekStart); err != nil {
-			file.Close()
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
 			return nil, err
 		}
 	}
 	if length < 0 {
-		return file, nil
+		return f, nil
 	}
-	return &limitedFile{LimitedReader: io.LimitedReader{R: file, N: length}, f: file}, nil
+	return &limitedFile{LimitedReader: io.LimitedReader{R: f, N: length}, f: f}, nil
 }
 
 // limitedFile keeps io.LimitedReader{*os.File} visible to io.Copy so the
@@ -134,6 +143,7 @@ func (f *FS) Delete(_ context.Context, d digest.Digest) error {
 
 // Stage implements Backend.
 func (f *FS) Stage(_ context.Context, handle string, offset int64) (Staged, error) {
+	resumed := handle != ""
 	if handle == "" {
 		var b [16]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -148,13 +158,22 @@ func (f *FS) Stage(_ context.Context, handle string, offset int64) (Staged, erro
 	if err != nil {
 		return nil, err
 	}
-	file, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	// A resumed upload whose file is gone lost its bytes, unless it had
+	// none recorded: then an empty file is exactly what it had.
+	flags := os.O_RDWR
+	if !resumed || offset == 0 {
+		flags |= os.O_CREATE
+	}
+	file, err := os.OpenFile(p, flags, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrStagedLost
+	}
 	if err != nil {
 		return nil, err
 	}
 	fi, err := file.Stat()
 	if err == nil && fi.Size() < offset {
-		err = fmt.Errorf("filesystem backend: staged upload has %d bytes, %d were recorded", fi.Size(), offset)
+		err = fmt.Errorf("%w: filesystem backend: staged upload has %d bytes, %d were recorded", ErrStagedLost, fi.Size(), offset)
 	}
 	if err == nil {
 		err = file.Truncate(offset)

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // TestUploadLockKeptWhileQueued: a request refused for naming the wrong
@@ -53,5 +57,33 @@ func TestUploadLockKeptWhileQueued(t *testing.T) {
 	s.uploadMu.Unlock()
 	if left {
 		t.Fatal("a finished session's lock was kept")
+	}
+}
+
+// shortWriter accepts at most limit bytes in all, then fails.
+type shortWriter struct {
+	buf   []byte
+	limit int
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	room := w.limit - len(w.buf)
+	if room >= len(p) {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p[:room]...)
+	return room, errors.New("disk full")
+}
+
+func TestHashedWriterShortWrite(t *testing.T) {
+	w := &shortWriter{limit: 3}
+	h := sha256.New()
+	n, err := hashedWriter{w, h}.Write([]byte("hello"))
+	if n != 3 || err == nil {
+		t.Fatalf("Write = %d, %v; want 3 and an error", n, err)
+	}
+	if got, want := digest.NewDigest(digest.SHA256, h), digest.FromBytes(w.buf); got != want {
+		t.Fatalf("hash covers other bytes than were written: %s, want %s", got, want)
 	}
 }
