@@ -13,9 +13,12 @@ build:
 tools:
 	bash .ci/install-tools
 
-# Everything: installs the pinned tools the tests drive, then every test.
+# Everything: installs the pinned tools the tests drive, then every test:
+# the main module, then the Storj suites (nested module test/storj) against
+# Storj's in-process test network on a PostgreSQL cluster .ci/postgres starts.
 test: tools
 	PATH="$(TOOLS):$$PATH" TEST_REQUIRE_TOOLS=1 go test -count=1 -timeout 30m ./...
+	exports="$$(bash .ci/postgres)" && eval "$$exports" && cd test/storj && PATH="$(TOOLS):$$PATH" TEST_REQUIRE_TOOLS=1 go test -count=1 -timeout 40m ./...
 
 # Unit tests only, no external tools.
 unit:

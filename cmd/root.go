@@ -51,6 +51,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newVersionCmd(), newPartitionCmd(), newFlattenCmd())
+	root.AddCommand(newGCCmd())
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dfsreg/dfsreg/internal/config"
+	"github.com/dfsreg/dfsreg/internal/gc"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
 )
@@ -62,6 +63,14 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go expireUploads(ctx, st, c.Uploads.Expiry, log)
+	if c.GC.Interval > 0 {
+		// Stopped and waited for before the store closes (the deferred
+		// Close runs after this).
+		gctx, stopGC := context.WithCancel(ctx)
+		gcDone := make(chan struct{})
+		go func() { defer close(gcDone); collectGarbage(gctx, st, c, log) }()
+		defer func() { stopGC(); <-gcDone }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -70,8 +79,15 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	log.Info("shutting down: finishing in-flight requests", "timeout", c.HTTP.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.HTTP.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	if err := srv.Shutdown(sctx); err != nil {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		// Grace is over: cut what is left. Uploads cut here resume later;
+		// the store refuses writes from handlers still running once it is
+		// closed (nothing is half-acknowledged).
+		log.Warn("shutdown grace period over: closing remaining connections")
+		srv.Close()
 	}
 	log.Info("stopped")
 	return nil
@@ -92,6 +108,37 @@ func expireUploads(ctx context.Context, st *store.Store, expiry time.Duration, l
 				log.Warn("expiring upload sessions", "err", err)
 			} else if n > 0 {
 				log.Info("expired idle upload sessions", "count", n, "idle", expiry)
+			}
+		}
+	}
+}
+
+// collectGarbage runs the collection of `dfsreg gc` every gc.interval, with
+// the configuration's gc settings, beside the requests being served.
+func collectGarbage(ctx context.Context, st *store.Store, c *config.Config, log *slog.Logger) {
+	t := time.NewTicker(c.GC.Interval)
+	defer t.Stop()
+	opts := gcOptions(c)
+	opts.UploadExpiry = 0 // expireUploads does it
+	opts.Logger = log
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rep, err := gc.Run(ctx, st, opts)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("gc failed", "err", err)
+			}
+			if rep != nil && ctx.Err() == nil {
+				tot := rep.Totals
+				level := slog.LevelDebug // nothing to say
+				if !tot.Empty() || rep.UploadsExpired > 0 || len(rep.Failed) > 0 {
+					level = slog.LevelInfo
+				}
+				log.Log(ctx, level, "gc", "manifests", tot.Manifests, "partitions", tot.Partitions, "blob_links", tot.Links,
+					"blobs", tot.Blobs, "bytes_freed", tot.BlobBytes, "uploads_expired", rep.UploadsExpired,
+					"failed", len(rep.Failed), "took", rep.Durations.Total)
 			}
 		}
 	}

@@ -30,6 +30,20 @@ type Config struct {
 	HTTP    HTTP    `mapstructure:"http"`
 	Storage Storage `mapstructure:"storage"`
 	Uploads Uploads `mapstructure:"uploads"`
+	GC      GC      `mapstructure:"gc"`
+}
+
+// GC configures garbage collection, by `dfsreg gc` and on a schedule in serve.
+type GC struct {
+	// Interval runs a collection in serve this often; 0 disables it.
+	Interval time.Duration `mapstructure:"interval"`
+	// Grace keeps anything unreachable for less than this (fresh uploads,
+	// HEADs and mounts count as reachable just now).
+	Grace time.Duration `mapstructure:"grace"`
+	// Untagged also collects untagged manifests (except children of live
+	// indexes and live referrers) older than Retention.
+	Untagged  bool          `mapstructure:"untagged"`
+	Retention time.Duration `mapstructure:"retention"`
 }
 
 // Log configures the structured logs written to stderr.
@@ -48,9 +62,34 @@ type HTTP struct {
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
-// Storage chooses the blob backend.
+// Storage chooses the blob backend and configures it.
 type Storage struct {
-	Backend string `mapstructure:"backend"` // filesystem
+	Backend string `mapstructure:"backend"` // filesystem, storj or ipfs
+	Storj   Storj  `mapstructure:"storj"`
+	IPFS    IPFS   `mapstructure:"ipfs"`
+}
+
+// Storj configures the Storj DCS backend. The access grant is a secret: it
+// is never logged nor put in an error message.
+type Storj struct {
+	Bucket string `mapstructure:"bucket"`
+	// AccessGrant is the serialized access grant; AccessGrantFile a file
+	// holding it (one of the two).
+	AccessGrant     string `mapstructure:"access_grant"`
+	AccessGrantFile string `mapstructure:"access_grant_file"`
+	// PartSize is the multipart upload part size (at least 5 MiB).
+	PartSize ByteSize `mapstructure:"part_size"`
+}
+
+// IPFS configures the IPFS backend (a kubo node reached over its RPC API).
+type IPFS struct {
+	// API is the node's RPC address: a multiaddr (/ip4/127.0.0.1/tcp/5001)
+	// or a URL (http://127.0.0.1:5001).
+	API string `mapstructure:"api"`
+	// CacheDir is the local blob cache ("" = <root>/ipfs-cache).
+	CacheDir string `mapstructure:"cache_dir"`
+	// CacheSize bounds the cache; least recently used blobs are evicted.
+	CacheSize ByteSize `mapstructure:"cache_size"`
 }
 
 // Uploads configures upload sessions.
@@ -67,8 +106,9 @@ func Defaults() Config {
 		Root:    "dfsreg-data",
 		Log:     Log{Level: "info", Format: "text"},
 		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second},
-		Storage: Storage{Backend: "filesystem"},
+		Storage: Storage{Backend: "filesystem", Storj: Storj{PartSize: 64 << 20}, IPFS: IPFS{CacheSize: 10 << 30}},
 		Uploads: Uploads{Expiry: 24 * time.Hour},
+		GC:      GC{Grace: time.Hour, Retention: 24 * time.Hour},
 	}
 }
 
@@ -110,7 +150,7 @@ func Load(file string, flags map[string]*pflag.Flag) (*Config, error) {
 	}
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc())))
+		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc())))
 	if err != nil {
 		return nil, fmt.Errorf("config%s: %w", where(file), err)
 	}
@@ -165,8 +205,29 @@ func (c *Config) Validate() error {
 	}
 	switch c.Storage.Backend {
 	case "filesystem":
+	case "storj":
+		sj := c.Storage.Storj
+		if sj.Bucket == "" {
+			errs = append(errs, errors.New("storage.storj.bucket is required with the storj backend"))
+		}
+		if (sj.AccessGrant == "") == (sj.AccessGrantFile == "") {
+			errs = append(errs, errors.New("give one of storage.storj.access_grant and storage.storj.access_grant_file with the storj backend"))
+		}
+		if sj.PartSize < 5<<20 {
+			errs = append(errs, fmt.Errorf("storage.storj.part_size %s: at least 5MiB", sj.PartSize))
+		}
+	case "ipfs":
+		if c.Storage.IPFS.API == "" {
+			errs = append(errs, errors.New("storage.ipfs.api is required with the ipfs backend"))
+		}
+		if c.Storage.IPFS.CacheSize <= 0 {
+			errs = append(errs, errors.New("storage.ipfs.cache_size must be positive"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("storage.backend %q: want filesystem", c.Storage.Backend))
+		errs = append(errs, fmt.Errorf("storage.backend %q: want filesystem, storj or ipfs", c.Storage.Backend))
+	}
+	if c.GC.Interval < 0 || c.GC.Grace < 0 || c.GC.Retention < 0 {
+		errs = append(errs, errors.New("gc.interval, gc.grace and gc.retention cannot be negative"))
 	}
 	if c.Uploads.Expiry <= 0 {
 		errs = append(errs, errors.New("uploads.expiry must be positive"))

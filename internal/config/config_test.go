@@ -95,3 +95,44 @@ func TestEnvName(t *testing.T) {
 		}
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ByteSize
+		err  bool
+	}{
+		{"1048576", 1 << 20, false}, {"64MiB", 64 << 20, false}, {"10 GiB", 10 << 30, false}, {"5MB", 5e6, false},
+		{"1TiB", 1 << 40, false}, {"0", 0, false}, {"-1", 0, true}, {"x", 0, true}, {"5XB", 0, true}, {"9999999TiB", 0, true},
+	} {
+		var b ByteSize
+		err := b.UnmarshalText([]byte(tc.in))
+		if (err != nil) != tc.err || (!tc.err && b != tc.want) {
+			t.Errorf("%q: %v, %v; want %v (error %v)", tc.in, b, err, tc.want, tc.err)
+		}
+	}
+	if s := ByteSize(64 << 20).String(); s != "64MiB" {
+		t.Errorf("String: %s", s)
+	}
+}
+
+func TestBackendConfig(t *testing.T) {
+	t.Setenv("DFSREG_STORAGE_BACKEND", "storj")
+	if _, err := Load("", nil); err == nil || !strings.Contains(err.Error(), "storage.storj.bucket is required") {
+		t.Fatalf("storj without bucket: %v", err)
+	}
+	t.Setenv("DFSREG_STORAGE_STORJ_BUCKET", "b")
+	t.Setenv("DFSREG_STORAGE_STORJ_ACCESS_GRANT", "secret-grant")
+	t.Setenv("DFSREG_STORAGE_STORJ_PART_SIZE", "8MiB")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage.Storj.PartSize != 8<<20 || c.Storage.Storj.Bucket != "b" {
+		t.Fatalf("got %+v", c.Storage.Storj)
+	}
+	t.Setenv("DFSREG_STORAGE_STORJ_PART_SIZE", "1MiB")
+	if _, err := Load("", nil); err == nil || strings.Contains(err.Error(), "secret-grant") || !strings.Contains(err.Error(), "part_size") {
+		t.Fatalf("small part size: %v (and the grant must never appear)", err)
+	}
+}

@@ -57,3 +57,40 @@ type Staged interface {
 // ErrDigestMismatch is returned by Commit with verify when the staged bytes
 // do not hash to the expected digest.
 var ErrDigestMismatch = errors.New("staged content does not match its digest")
+
+// ErrStagedLost is returned by Stage when resuming a handle whose staged
+// bytes are gone: typically a crash after Commit moved them into place but
+// before the store recorded the blob. Stage must not start an empty upload
+// under the old handle instead.
+var ErrStagedLost = errors.New("staged upload is gone")
+
+// Location is where a backend keeps a committed blob when its digest alone
+// does not find it (IPFS: the CID the node computed). The store records it
+// with the blob, in the transaction that makes the blob visible, and hands it
+// back to the backend (LocatingBackend) when it reads the blob.
+type Location struct {
+	// Locator is opaque to the store; "" means the digest alone finds the
+	// blob.
+	Locator string `json:"locator,omitempty"`
+	// Pinned: the backend keeps the blob under an explicit claim (IPFS: a
+	// recursive pin) that deleting it releases.
+	Pinned bool `json:"pinned,omitempty"`
+}
+
+// Located is implemented by a Staged that can say where Commit put the blob.
+// Location is called only after a successful Commit.
+type Located interface {
+	Location() Location
+}
+
+// LocatingBackend is implemented by a Backend whose Staged uploads are
+// Located: given the recorded locator it reaches a blob without looking its
+// digest up. Open, Stat and Delete still work by digest alone.
+type LocatingBackend interface {
+	Backend
+	// OpenLocated is Open of the blob that Commit reported at locator.
+	OpenLocated(ctx context.Context, d digest.Digest, locator string, offset, length int64) (io.ReadCloser, error)
+	// DeleteLocated is Delete of the blob that Commit reported at locator
+	// (IPFS: unpin it).
+	DeleteLocated(ctx context.Context, d digest.Digest, locator string) error
+}

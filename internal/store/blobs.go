@@ -17,31 +17,54 @@ func blobUnknown(d digest.Digest) error {
 
 // StatBlob returns the size of blob d if repository repo may read it.
 func (s *Store) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+	size, _, err := s.statBlob(ctx, repo, d)
+	return size, err
+}
+
+// BlobLocation returns where the backend keeps blob d of repository repo
+// (IPFS: its CID and pin state); a zero Location when the backend finds
+// blobs by digest alone.
+func (s *Store) BlobLocation(ctx context.Context, repo string, d digest.Digest) (Location, error) {
+	_, loc, err := s.statBlob(ctx, repo, d)
+	return loc, err
+}
+
+func (s *Store) statBlob(ctx context.Context, repo string, d digest.Digest) (int64, Location, error) {
 	if err := checkName(repo); err != nil {
-		return 0, err
+		return 0, Location{}, err
 	}
 	id, err := s.lookupRepo(ctx, repo)
 	if err != nil {
-		return 0, err
+		return 0, Location{}, err
 	}
 	if id == 0 {
-		return 0, blobUnknown(d)
+		return 0, Location{}, blobUnknown(d)
 	}
 	var size int64
-	err = s.db.queryRow(ctx, `SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?`, id, d.String()).Scan(&size)
+	var loc Location
+	var locator sql.NullString
+	err = s.db.queryRow(ctx, `SELECT b.size, b.locator, b.pinned FROM repo_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?`, id, d.String()).
+		Scan(&size, &locator, &loc.Pinned)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, blobUnknown(d)
+		return 0, Location{}, blobUnknown(d)
 	}
-	return size, err
+	loc.Locator = locator.String
+	return size, loc, err
 }
 
 // OpenBlob streams length bytes of blob d from offset (length < 0: to the
 // end) if repository repo may read it.
 func (s *Store) OpenBlob(ctx context.Context, repo string, d digest.Digest, offset, length int64) (io.ReadCloser, error) {
-	if _, err := s.StatBlob(ctx, repo, d); err != nil {
+	_, loc, err := s.statBlob(ctx, repo, d)
+	if err != nil {
 		return nil, err
 	}
-	rc, err := s.backend.Open(ctx, d, offset, length)
+	var rc io.ReadCloser
+	if lb, ok := s.backend.(LocatingBackend); ok && loc.Locator != "" {
+		rc, err = lb.OpenLocated(ctx, d, loc.Locator, offset, length)
+	} else {
+		rc, err = s.backend.Open(ctx, d, offset, length)
+	}
 	if errors.Is(err, ErrNotFound) {
 		// Metadata says yes, the bytes are gone: report it as unknown
 		// rather than a server error, the client can push it again.
@@ -133,12 +156,24 @@ func (s *Store) MountBlob(ctx context.Context, from, to string, d digest.Digest)
 // linkBlob records, in tx, that the backend holds blob d of size bytes and
 // that repository repo may read it.
 func (s *Store) linkBlob(tx *tx, repo string, d digest.Digest, size int64) error {
+	return s.linkLocated(tx, repo, d, size, Location{})
+}
+
+// linkLocated is linkBlob recording where the backend put the blob; a
+// location replaces the one recorded before (the backend re-added it), no
+// location keeps it.
+func (s *Store) linkLocated(tx *tx, repo string, d digest.Digest, size int64, loc Location) error {
 	id, err := s.ensureRepo(tx, repo)
 	if err != nil {
 		return err
 	}
 	now := unixNow()
-	if _, err := tx.Exec(`INSERT INTO blobs (digest, size, created, touched) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET touched = excluded.touched`, d.String(), size, now, now); err != nil {
+	locator := sql.NullString{String: loc.Locator, Valid: loc.Locator != ""}
+	if _, err := tx.Exec(`INSERT INTO blobs (digest, size, created, touched, locator, pinned) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET touched = excluded.touched,
+	locator = COALESCE(excluded.locator, blobs.locator),
+	pinned = CASE WHEN excluded.locator IS NULL THEN blobs.pinned ELSE excluded.pinned END`,
+		d.String(), size, now, now, locator, loc.Pinned); err != nil {
 		return err
 	}
 	_, err = tx.Exec(`INSERT INTO repo_blobs (repo, digest, touched) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET touched = excluded.touched`, id, d.String(), now)

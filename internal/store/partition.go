@@ -270,6 +270,12 @@ func (s *Store) lookupPartition(ctx context.Context, repo string, src digest.Dig
 // durable), then in one transaction the manifests, their edges, the
 // partitions row and the edge from the source.
 func (s *Store) savePartition(ctx context.Context, repo string, src digest.Digest, key string, res *flatten.Result) error {
+	// Read before putBytes, which may keep bytes already in the backend
+	// that a concurrent gc deletes before the link (see verifyCommitted).
+	epoch, err := s.gcEpoch(ctx)
+	if err != nil {
+		return err
+	}
 	for _, c := range res.Configs {
 		if _, err := s.StatBlob(ctx, repo, c.Digest); err == nil {
 			continue
@@ -284,7 +290,18 @@ func (s *Store) savePartition(ctx context.Context, repo string, src digest.Diges
 		if err != nil {
 			return err
 		}
+		// The source may have been collected since flatten read it: then
+		// the partition would name blobs gc is taking away.
+		var one int
+		if err := tx.QueryRow(`SELECT 1 FROM manifests WHERE repo = ? AND digest = ?`, id, src.String()).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return oci.Err(oci.CodeManifestUnknown, "manifest %s left repository %q while it was being partitioned", src, repo)
+		} else if err != nil {
+			return err
+		}
 		for _, c := range res.Configs {
+			if err := s.verifyCommitted(ctx, tx, c.Digest, epoch); err != nil {
+				return err
+			}
 			if err := s.linkBlob(tx, repo, c.Digest, int64(len(c.Data))); err != nil {
 				return err
 			}

@@ -83,6 +83,33 @@ CREATE TABLE partitions (
 	PRIMARY KEY (repo, source, selection)
 ) WITHOUT ROWID;
 `,
+	// 3: where a backend that does not find blobs by digest alone keeps
+	// them (IPFS: the CID), and whether it holds them pinned (see Location).
+	`
+ALTER TABLE blobs ADD COLUMN locator TEXT;
+ALTER TABLE blobs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+`,
+	// 4: garbage collection (gc.go). gc_pending holds blobs whose metadata
+	// gc removed and whose bytes it has not yet confirmed deleted, so that
+	// a run killed halfway is finished by the next one. gc_state.epoch
+	// counts the transactions in which gc deleted bytes: an upload that
+	// committed its bytes while one ran re-checks them before linking.
+	`
+CREATE TABLE gc_pending (
+	digest  TEXT PRIMARY KEY,
+	size    INTEGER NOT NULL,
+	locator TEXT,
+	created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE gc_state (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	epoch INTEGER NOT NULL
+);
+INSERT INTO gc_state (id, epoch) VALUES (1, 0);
+-- The mark reads every manifest's digest, subject, age and size: from this
+-- index, not from the rows (whose bodies it would read too).
+CREATE INDEX manifests_gc ON manifests(repo, subject, created, size);
+`,
 }
 
 // Edge kinds in refs.

@@ -197,7 +197,7 @@ func (ss *session) copy(r io.Reader, limit int64) error {
 	if limit >= 0 {
 		src = io.LimitReader(r, limit)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(ss.staged, ss.h), src, *buf)
+	n, err := io.CopyBuffer(hashedWriter{ss.staged, ss.h}, src, *buf)
 	ss.n += n
 	if err == nil && limit >= 0 && n == limit {
 		// The body must not go on past its declared length: a client that
@@ -211,6 +211,20 @@ func (ss *session) copy(r io.Reader, limit int64) error {
 }
 
 var errTooLong = oci.Err(oci.CodeSizeInvalid, "the body is longer than its declared length (Content-Length or Content-Range)")
+
+// hashedWriter writes to the staged upload and hashes exactly the bytes it
+// accepted, even when it accepts only some of them and fails (a short write
+// on a full disk): offset and hash state stay one.
+type hashedWriter struct {
+	w io.Writer
+	h hash.Hash
+}
+
+func (hw hashedWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	return n, err
+}
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
@@ -240,6 +254,10 @@ func (ss *session) release(gone bool) {
 // chunk's declared length or -1. It returns the new offset.
 func (s *Store) AppendUpload(ctx context.Context, repo, id string, start, length int64, r io.Reader) (int64, error) {
 	ss, err := s.openSession(ctx, repo, id)
+	if errors.Is(err, ErrStagedLost) {
+		s.dropUpload(context.WithoutCancel(ctx), id, nil)
+		return 0, lostUpload(id)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -270,6 +288,9 @@ func (s *Store) AppendUpload(ctx context.Context, repo, id string, start, length
 // it returns.
 func (s *Store) FinishUpload(ctx context.Context, repo, id string, d digest.Digest, start, length int64, r io.Reader) (int64, error) {
 	ss, err := s.openSession(ctx, repo, id)
+	if errors.Is(err, ErrStagedLost) {
+		return s.finishLost(ctx, repo, id, d, length, r)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -298,6 +319,12 @@ func (s *Store) FinishUpload(ctx context.Context, repo, id string, d digest.Dige
 		return 0, oci.Err(oci.CodeDigestInvalid, "uploaded content has digest %s, not %s", got, d).WithDetail(map[string]string{"digest": d.String()})
 	}
 	ctx = context.WithoutCancel(ctx) // from here on, finish what was acknowledged
+	// Read before Commit: Commit may keep bytes already in the backend,
+	// which a concurrent gc may delete before the link below (gc.go).
+	epoch, err := s.gcEpoch(ctx)
+	if err != nil {
+		return 0, err
+	}
 	if err := ss.staged.Commit(ctx, d, !ss.lock.warm); err != nil {
 		if errors.Is(err, ErrDigestMismatch) {
 			gone = true
@@ -307,13 +334,25 @@ func (s *Store) FinishUpload(ctx context.Context, repo, id string, d digest.Dige
 		return 0, fmt.Errorf("committing blob %s: %w", d, err)
 	}
 	gone = true
+	var loc Location
+	if l, ok := ss.staged.(Located); ok {
+		loc = l.Location()
+	}
 	err = s.db.update(ctx, func(tx *tx) error {
-		if err := s.linkBlob(tx, repo, d, size); err != nil {
+		if err := s.verifyCommitted(ctx, tx, d, epoch); err != nil {
+			return err
+		}
+		if err := s.linkLocated(tx, repo, d, size, loc); err != nil {
 			return err
 		}
 		_, err := tx.Exec(`DELETE FROM uploads WHERE id = ?`, id)
 		return err
 	})
+	if oci.HasCode(err, oci.CodeBlobUploadInvalid) {
+		// gc deleted the bytes Commit relied on: the staged copy is gone
+		// too, so the session ends here and the client uploads again.
+		s.dropUpload(ctx, id, nil)
+	}
 	return size, err
 }
 
@@ -331,6 +370,9 @@ func (s *Store) dropUpload(ctx context.Context, id string, st Staged) error {
 // CancelUpload ends a session and discards what it staged.
 func (s *Store) CancelUpload(ctx context.Context, repo, id string) error {
 	ss, err := s.openSession(ctx, repo, id)
+	if errors.Is(err, ErrStagedLost) {
+		return s.dropUpload(context.WithoutCancel(ctx), id, nil)
+	}
 	if err != nil {
 		return err
 	}
