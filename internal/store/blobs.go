@@ -49,6 +49,9 @@ func (s *Store) statBlob(ctx context.Context, repo string, d digest.Digest) (int
 		return 0, Location{}, blobUnknown(d)
 	}
 	loc.Locator = locator.String
+	if err == nil {
+		s.noteRead(id, d.String())
+	}
 	return size, loc, err
 }
 

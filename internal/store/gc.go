@@ -38,18 +38,12 @@ import (
 //     PUT that committed after the mark is respected. Uploads and mounts
 //     refresh repo_blobs.touched in their own transactions.
 //
-//     A blob HEAD does not write (reads never write). What that costs: a
-//     client that HEADs a blob linked in the repository, untouched for the
-//     grace period and named by no manifest there, then PUTs a manifest
-//     naming it, can see that PUT fail with MANIFEST_BLOB_UNKNOWN if a gc
-//     removes the link in between; it then uploads the blob again. The PUT
-//     cannot succeed with the blob gone (its reference check runs in the same
-//     transaction as the insert), so nothing a client was told is stored is
-//     ever lost; and the window only opens for content that was abandoned
-//     for the whole grace period. Refreshing links on HEAD would need a
-//     write per HEAD (or a batched one, which still leaves a window of the
-//     batch's period, and a flusher to stop at Close) for a case that fails
-//     cleanly.
+//     Blob HEADs and GETs refresh repo_blobs.touched too, batched off the
+//     request path (touch.go): within touchInterval of a client checking
+//     a blob, gc counts it as fresh. Inside that short window, the worst
+//     case stays clean: a manifest PUT naming a link gc just removed fails
+//     with MANIFEST_BLOB_UNKNOWN (its reference check runs in the same
+//     transaction as the insert), so nothing acknowledged is ever lost.
 //
 //  3. RetireBlobs removes blobs rows that no repository links and that were
 //     not touched since the cutoff, recording each in gc_pending, in one

@@ -36,6 +36,8 @@ type Store struct {
 	gens    *gens
 	cache   *manifestCache
 
+	// touches notes blob reads for gc freshness (touch.go).
+	touches touches
 	// fields keeps parsed 2DFS fields.
 	fields fieldCache
 	// partitions makes concurrent first requests for one partition
@@ -77,14 +79,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err == nil {
 		cache = newManifestCache(cacheMaxBytes)
 	} // without shared counters a cache could serve another process's stale state: go without
-	return &Store{root: opts.Root, backend: b, db: d, gens: g, cache: cache,
-		repoID: map[string]int64{}, uploads: map[string]*uploadLock{}}, nil
+	s := &Store{root: opts.Root, backend: b, db: d, gens: g, cache: cache,
+		repoID: map[string]int64{}, uploads: map[string]*uploadLock{}}
+	s.startToucher()
+	return s, nil
 }
 
 // Close closes the metadata database. Calling it again returns the first
 // call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopToucher() // writes the last noted reads
 		s.closeErr = s.db.Close()
 		if s.gens != nil {
 			s.closeErr = errors.Join(s.closeErr, s.gens.close())
