@@ -1,7 +1,8 @@
 package e2e
 
 import (
-	"bytes"
+	"github.com/dfsreg/dfsreg/internal/testutil"
+
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +48,7 @@ type server struct {
 	root string
 	base string // http://127.0.0.1:PORT
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 
 	exited chan struct{}
 	state  *os.ProcessState // valid once exited is closed
@@ -80,7 +80,7 @@ func startServerOpt(t *testing.T, root string, o serverOpt) *server {
 			t.Cleanup(func() {
 				s.kill()
 				if t.Failed() {
-					t.Logf("dfsreg serve (pid %d) log:\n%s", s.pid(), s.log.tail(8<<10))
+					t.Logf("dfsreg serve (pid %d) log:\n%s", s.pid(), s.log.Tail(8<<10))
 				}
 			})
 			return s
@@ -92,12 +92,12 @@ func startServerOpt(t *testing.T, root string, o serverOpt) *server {
 }
 
 func tryStart(t *testing.T, root string, o serverOpt) (*server, error) {
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &server{t: t, root: root, base: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{t: t, root: root, base: "http://" + addr, log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(dfsregBin, "serve", "--addr", addr, "--root", root, "--log-level", o.logLevel)
 	s.cmd.Env = append(hermeticEnv(), o.env...)
 	s.cmd.Stdout = s.log
@@ -115,7 +115,7 @@ func tryStart(t *testing.T, root string, o serverOpt) (*server, error) {
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("dfsreg serve exited before answering (%v):\n%s", s.state, s.log.tail(4<<10))
+			return nil, fmt.Errorf("dfsreg serve exited before answering (%v):\n%s", s.state, s.log.Tail(4<<10))
 		default:
 		}
 		resp, err := hc.Get(s.base + "/v2/")
@@ -130,7 +130,7 @@ func tryStart(t *testing.T, root string, o serverOpt) (*server, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.kill()
-	return nil, fmt.Errorf("dfsreg serve did not answer GET /v2/ within a minute:\n%s", s.log.tail(4<<10))
+	return nil, fmt.Errorf("dfsreg serve did not answer GET /v2/ within a minute:\n%s", s.log.Tail(4<<10))
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
@@ -166,42 +166,6 @@ func hermeticEnv() []string {
 		}
 	}
 	return env
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// tail returns the last n bytes.
-func (b *syncBuffer) tail(n int) string {
-	s := b.String()
-	if len(s) > n {
-		return "...\n" + s[len(s)-n:]
-	}
-	return s
 }
 
 // waitFor polls cond every 10ms until it holds or ctx ends.

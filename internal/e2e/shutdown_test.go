@@ -82,7 +82,7 @@ func TestGracefulShutdown(t *testing.T) {
 	})
 	cancel()
 	if !closed {
-		t.Fatalf("after SIGTERM the server still accepts connections; log:\n%s", s.log.tail(4<<10))
+		t.Fatalf("after SIGTERM the server still accepts connections; log:\n%s", s.log.Tail(4<<10))
 	}
 	select {
 	case <-s.exited:
@@ -104,7 +104,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code := st.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM, want 0; log:\n%s", code, s.log.tail(4<<10))
+		t.Fatalf("exit code %d after SIGTERM, want 0; log:\n%s", code, s.log.Tail(4<<10))
 	}
 	log := s.log.String()
 	for _, want := range []string{"shutting down", "stopped"} {
@@ -175,7 +175,7 @@ func TestShutdownTimeout(t *testing.T) {
 	// The held request would never end by itself: the server has to give
 	// up on it.
 	if _, err := s.wait(time.Minute); err != nil {
-		t.Fatalf("%v with a request held past the shutdown timeout; log:\n%s", err, s.log.tail(4<<10))
+		t.Fatalf("%v with a request held past the shutdown timeout; log:\n%s", err, s.log.Tail(4<<10))
 	}
 	g.stop() // the client's transport waits for its body reader to return
 	if err := <-errc; err == nil || isStatusError(err) {

@@ -1,6 +1,8 @@
 package storjtest
 
 import (
+	"github.com/dfsreg/dfsreg/internal/testutil"
+
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
@@ -17,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,30 +66,12 @@ func tool(t *testing.T, name string) string {
 	return p
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is a `dfsreg serve` process.
 type server struct {
 	cmd    *exec.Cmd
 	host   string // 127.0.0.1:PORT
 	base   string // http://127.0.0.1:PORT
-	log    *syncBuffer
+	log    *testutil.SyncBuffer
 	exited chan struct{}
 }
 
@@ -120,7 +103,7 @@ func freeAddr(t *testing.T) string {
 func (e *env) startServe(t *testing.T, bin, root string, env []string) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &server{host: addr, base: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{host: addr, base: "http://" + addr, log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, "serve", "--addr", addr, "--root", root)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log

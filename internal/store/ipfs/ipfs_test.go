@@ -1,6 +1,8 @@
 package ipfs_test
 
 import (
+	"github.com/dfsreg/dfsreg/internal/testutil"
+
 	"bytes"
 	"context"
 	"errors"
@@ -65,7 +67,7 @@ func TestBattery(t *testing.T) {
 }
 
 func TestStartupCheck(t *testing.T) {
-	port, err := freePort() // nothing listens there
+	port, err := testutil.FreePort() // nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}

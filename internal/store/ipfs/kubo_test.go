@@ -9,6 +9,8 @@ package ipfs_test
 // the package fails when TEST_REQUIRE_TOOLS=1 (as `make test` sets).
 
 import (
+	"github.com/dfsreg/dfsreg/internal/testutil"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -92,7 +94,7 @@ type kubo struct {
 	port   int // the RPC API port, fixed so that a restart keeps it
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *syncBuffer
+	log    *testutil.SyncBuffer
 	api    string // the API multiaddr the daemon wrote to $IPFS_PATH/api
 }
 
@@ -107,7 +109,7 @@ func newKubo() (*kubo, error) {
 	if out, err := k.ipfs(context.Background(), "init", "--profile", "test"); err != nil {
 		return k, fmt.Errorf("ipfs init: %v\n%s", err, out)
 	}
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		return k, err
 	}
@@ -135,7 +137,7 @@ func (k *kubo) ipfs(ctx context.Context, args ...string) ([]byte, error) {
 // start runs the daemon and waits until its API answers.
 func (k *kubo) start() error {
 	os.Remove(filepath.Join(k.repo, "api"))
-	k.log = &syncBuffer{}
+	k.log = &testutil.SyncBuffer{}
 	cmd := exec.Command(ipfsBin, "daemon", "--offline")
 	cmd.Env = append(os.Environ(), "IPFS_PATH="+k.repo, "GOLOG_LOG_LEVEL=error")
 	cmd.Stdout, cmd.Stderr = k.log, k.log
@@ -222,32 +224,6 @@ func ownNode(t *testing.T) *kubo {
 	}
 	t.Cleanup(k.stop)
 	return k
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // proxy is a TCP relay in front of a node's API. It counts the bytes the

@@ -1,6 +1,8 @@
 package ipfs_test
 
 import (
+	"github.com/dfsreg/dfsreg/internal/testutil"
+
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
@@ -75,7 +77,7 @@ func needTool(t *testing.T, name string) string {
 func serveIPFS(t *testing.T, root, api, cacheDir string, cacheSize int64) string {
 	t.Helper()
 	bin := buildDfsreg(t)
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func serveIPFS(t *testing.T, root, api, cacheDir string, cacheSize int64) string
 		"DFSREG_STORAGE_IPFS_API="+api,
 		"DFSREG_STORAGE_IPFS_CACHE_DIR="+cacheDir,
 		"DFSREG_STORAGE_IPFS_CACHE_SIZE="+strconv.FormatInt(cacheSize, 10))
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -136,7 +138,7 @@ func serveIPFS(t *testing.T, root, api, cacheDir string, cacheSize int64) string
 func TestServeIPFSStartupFails(t *testing.T) {
 	needKubo(t)
 	bin := buildDfsreg(t)
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
