@@ -54,13 +54,6 @@ func (f *FS) blobPath(d digest.Digest) (string, error) {
 	return filepath.Join(f.root, "blobs", string(d.Algorithm()), enc[:2], enc), nil
 }
 
-func (f *FS) stagePath(handle string) (string, error) {
-	if len(handle) != 32 || strings.Trim(handle, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("filesystem backend: bad upload handle %q", handle)
-	}
-	return filepath.Join(f.root, "uploads", handle), nil
-}
-
 // Open implements Backend. A whole-blob read returns the *os.File itself so
 // that net/http can send it with sendfile.
 func (f *FS) Open(_ context.Context, d digest.Digest, offset, length int64) (io.ReadCloser, error) {
@@ -143,37 +136,48 @@ func (f *FS) Delete(_ context.Context, d digest.Digest) error {
 
 // Stage implements Backend.
 func (f *FS) Stage(_ context.Context, handle string, offset int64) (Staged, error) {
+	handle, file, err := StageFile(filepath.Join(f.root, "uploads"), handle, offset)
+	if err != nil {
+		return nil, fmt.Errorf("filesystem backend: %w", err)
+	}
+	return &fsStaged{fs: f, handle: handle, file: file}, nil
+}
+
+// StageFile opens the staging file of an upload in dir, positioned at
+// offset: a new one under a fresh handle when handle is "", else the file of
+// handle with anything past offset discarded. A resumed upload whose file is
+// gone, or shorter than offset, lost bytes it had recorded: ErrStagedLost
+// (unless it had none recorded: then an empty file is exactly what it had).
+// Backends that stage on local disk (filesystem, IPFS) share it.
+func StageFile(dir, handle string, offset int64) (string, *os.File, error) {
 	resumed := handle != ""
-	if handle == "" {
+	if !resumed {
+		if offset != 0 {
+			return "", nil, fmt.Errorf("new upload at offset %d", offset)
+		}
 		var b [16]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		handle = hex.EncodeToString(b[:])
-		if offset != 0 {
-			return nil, fmt.Errorf("filesystem backend: new upload at offset %d", offset)
-		}
 	}
-	p, err := f.stagePath(handle)
-	if err != nil {
-		return nil, err
+	if len(handle) != 32 || strings.Trim(handle, "0123456789abcdef") != "" {
+		return "", nil, fmt.Errorf("bad upload handle %q", handle)
 	}
-	// A resumed upload whose file is gone lost its bytes, unless it had
-	// none recorded: then an empty file is exactly what it had.
 	flags := os.O_RDWR
 	if !resumed || offset == 0 {
 		flags |= os.O_CREATE
 	}
-	file, err := os.OpenFile(p, flags, 0o644)
+	file, err := os.OpenFile(filepath.Join(dir, handle), flags, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrStagedLost
+		return "", nil, ErrStagedLost
 	}
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	fi, err := file.Stat()
 	if err == nil && fi.Size() < offset {
-		err = fmt.Errorf("%w: filesystem backend: staged upload has %d bytes, %d were recorded", ErrStagedLost, fi.Size(), offset)
+		err = fmt.Errorf("%w: staged upload has %d bytes, %d were recorded", ErrStagedLost, fi.Size(), offset)
 	}
 	if err == nil {
 		err = file.Truncate(offset)
@@ -183,9 +187,9 @@ func (f *FS) Stage(_ context.Context, handle string, offset int64) (Staged, erro
 	}
 	if err != nil {
 		file.Close()
-		return nil, err
+		return "", nil, err
 	}
-	return &fsStaged{fs: f, handle: handle, file: file}, nil
+	return handle, file, nil
 }
 
 type fsStaged struct {

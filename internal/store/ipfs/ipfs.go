@@ -20,7 +20,6 @@ package ipfs
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -365,36 +364,9 @@ func (b *Backend) pinned(ctx context.Context, c cid.Cid) (bool, error) {
 
 // Stage implements store.Backend. Uploads stage in CacheDir/uploads.
 func (b *Backend) Stage(_ context.Context, handle string, offset int64) (store.Staged, error) {
-	if handle == "" {
-		if offset != 0 {
-			return nil, fmt.Errorf("ipfs backend: new upload at offset %d", offset)
-		}
-		var r [16]byte
-		if _, err := rand.Read(r[:]); err != nil {
-			return nil, err
-		}
-		handle = hex.EncodeToString(r[:])
-	}
-	if len(handle) != 32 || strings.Trim(handle, "0123456789abcdef") != "" {
-		return nil, fmt.Errorf("ipfs backend: bad upload handle %q", handle)
-	}
-	file, err := os.OpenFile(filepath.Join(b.uploads, handle), os.O_RDWR|os.O_CREATE, 0o644)
+	handle, file, err := store.StageFile(b.uploads, handle, offset)
 	if err != nil {
-		return nil, err
-	}
-	fi, err := file.Stat()
-	if err == nil && fi.Size() < offset {
-		err = fmt.Errorf("ipfs backend: staged upload has %d bytes, %d were recorded", fi.Size(), offset)
-	}
-	if err == nil {
-		err = file.Truncate(offset)
-	}
-	if err == nil {
-		_, err = file.Seek(offset, io.SeekStart)
-	}
-	if err != nil {
-		file.Close()
-		return nil, err
+		return nil, fmt.Errorf("ipfs backend: %w", err)
 	}
 	return &staged{b: b, handle: handle, file: file}, nil
 }
