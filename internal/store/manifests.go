@@ -250,6 +250,15 @@ func (s *Store) GetManifest(ctx context.Context, repo, ref string) (*Manifest, e
 		}
 		return nil, err
 	}
+	return s.cachedLookup(ctx, repo, ref, func(id int64) (*Manifest, error) {
+		return s.queryManifest(ctx, repo, ref, id, r)
+	})
+}
+
+// cachedLookup answers a manifest lookup of ref in repo from the cache while
+// the repository's generation is unchanged, else with fetch, whose answer it
+// keeps. An unknown repository is MANIFEST_UNKNOWN.
+func (s *Store) cachedLookup(ctx context.Context, repo, ref string, fetch func(id int64) (*Manifest, error)) (*Manifest, error) {
 	id, err := s.lookupRepo(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -257,15 +266,25 @@ func (s *Store) GetManifest(ctx context.Context, repo, ref string) (*Manifest, e
 	if id == 0 {
 		return nil, manifestUnknown(repo, ref)
 	}
-	gen, cached := s.generation(id)
+	gen, cached := s.generation(id) // read before fetching: see gens
 	if cached {
 		if m := s.cache.get(id, ref, gen); m != nil {
 			return m, nil
 		}
 	}
+	m, err := fetch(id)
+	if err == nil && cached {
+		s.cache.put(id, ref, gen, m)
+	}
+	return m, err
+}
+
+// queryManifest reads a manifest by tag or digest from the metadata.
+func (s *Store) queryManifest(ctx context.Context, repo, ref string, id int64, r manifestRef) (*Manifest, error) {
 	var m Manifest
 	var dg string
 	var subject sql.NullString
+	var err error
 	if r.tag != "" {
 		err = s.db.queryRow(ctx, `SELECT m.digest, m.media_type, m.body, m.subject FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ? AND t.name = ?`, id, r.tag).
 			Scan(&dg, &m.MediaType, &m.Body, &subject)
@@ -281,9 +300,6 @@ func (s *Store) GetManifest(ctx context.Context, repo, ref string) (*Manifest, e
 	}
 	m.Digest = digest.Digest(dg)
 	m.Subject = digest.Digest(subject.String)
-	if cached {
-		s.cache.put(id, ref, gen, &m)
-	}
 	return &m, nil
 }
 

@@ -142,24 +142,9 @@ func (s *Store) Resolve(ctx context.Context, repo, ref string) (*Manifest, error
 	if err := checkName(repo); err != nil {
 		return nil, err
 	}
-	id, err := s.lookupRepo(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	if id == 0 {
-		return nil, manifestUnknown(repo, ref)
-	}
-	gen, cached := s.generation(id)
-	if cached {
-		if m := s.cache.get(id, ref, gen); m != nil {
-			return m, nil
-		}
-	}
-	res, err := s.resolveSemantic(ctx, repo, id, ref, base, sel.Key(), sel, rectErr)
-	if err == nil && cached {
-		s.cache.put(id, ref, gen, res)
-	}
-	return res, err
+	return s.cachedLookup(ctx, repo, ref, func(id int64) (*Manifest, error) {
+		return s.resolveSemantic(ctx, repo, id, ref, base, sel.Key(), sel, rectErr)
+	})
 }
 
 func (s *Store) resolveSemantic(ctx context.Context, repo string, id int64, ref, base, key string, sel partition.Selection, rectErr error) (*Manifest, error) {
