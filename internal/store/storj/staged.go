@@ -315,14 +315,7 @@ func (s *staged) uploadPart(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		buf := copyBufs.Get().(*[]byte)
-		_, err = io.CopyBuffer(up, io.NewSectionReader(s.cur, 0, s.curN), *buf)
-		copyBufs.Put(buf)
-		if err != nil {
-			up.Abort()
-			return err
-		}
-		return up.Commit()
+		return s.sendSpool(up)
 	})
 	if err != nil {
 		return s.b.fail(fmt.Sprintf("uploading part %d of", n), key, err)
@@ -441,6 +434,25 @@ func (s *staged) marker() (int64, digest.Digest, bool) {
 	return n, digest.Digest(d), true
 }
 
+// upload is what a part upload and an object upload share.
+type upload interface {
+	io.Writer
+	Abort() error
+	Commit() error
+}
+
+// sendSpool streams the spool into up and commits it, or aborts it.
+func (s *staged) sendSpool(up upload) error {
+	buf := copyBufs.Get().(*[]byte)
+	_, err := io.CopyBuffer(up, io.NewSectionReader(s.cur, 0, s.curN), *buf)
+	copyBufs.Put(buf)
+	if err != nil {
+		up.Abort()
+		return err
+	}
+	return up.Commit()
+}
+
 // uploadWhole uploads the spool as the object key.
 func (s *staged) uploadWhole(ctx context.Context, key string) error {
 	err := s.b.retry(ctx, func(ctx context.Context) error {
@@ -448,14 +460,7 @@ func (s *staged) uploadWhole(ctx context.Context, key string) error {
 		if err != nil {
 			return err
 		}
-		buf := copyBufs.Get().(*[]byte)
-		_, err = io.CopyBuffer(up, io.NewSectionReader(s.cur, 0, s.curN), *buf)
-		copyBufs.Put(buf)
-		if err != nil {
-			up.Abort()
-			return err
-		}
-		return up.Commit()
+		return s.sendSpool(up)
 	})
 	if err != nil {
 		return s.b.fail("uploading", key, err)
