@@ -16,10 +16,20 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
 )
 
-// db is the metadata database: a pool of readers and one writer connection
-// whose transactions are batched (group commit): concurrent writes share one
-// commit, hence one fsync, and each runs in its own savepoint so one failure
-// does not undo the others.
+// db is the metadata database: a pool of readers and one writer connection.
+// Writes are pipelined in two stages. The writer goroutine runs queued
+// writes in one transaction (each in its own savepoint, so one failure does
+// not undo the others) and commits it; syncers then make the commits
+// durable with an fdatasync of the WAL, and only then are the writes
+// answered. While a sync runs the writer already commits the next batch and
+// another syncer may already sync it: fdatasync makes durable what was
+// written before the call, so syncs may overlap and finish in any order,
+// and the device is kept busy instead of idling between syncs.
+//
+// A commit is visible to readers before it is durable; reads therefore pass
+// a gate (settle) that waits, only while a sync is under way, until what
+// they may have seen is durable. No answer, write or read, ever depends on
+// metadata a crash could take back.
 type db struct {
 	path   string
 	read   *sql.DB
@@ -29,16 +39,39 @@ type db struct {
 	// closeMu and closing keep writes from being sent to a closed queue.
 	closeMu sync.RWMutex
 	closing bool
-	// lastContention is when writes were last seen queued behind a commit.
-	lastContention atomic.Int64
-	// pending counts announced writes not yet queued (see intent).
-	pending atomic.Int64
+
+	// committed counts committed batches; durable is the highest batch
+	// known durable.
+	committed, durable atomic.Uint64
+	// syncMu guards the rest: batches waiting for a sync, the highest
+	// batch a started sync covers, whether the writer has stopped, and
+	// durableCh, closed and replaced each time durable moves.
+	syncMu      sync.Mutex
+	syncCond    *sync.Cond
+	unsynced    []syncReq
+	syncStarted uint64
+	writerDone  bool
+	durableCh   chan struct{}
+
+	// sync makes the WAL durable (syncWAL; tests hold it back).
+	sync func() error
+
 	// stop and stopped end the checkpointer.
 	stop, stopped chan struct{}
 
 	// Prepared statements, by query text: parsing SQL costs more than
 	// running it.
 	rstmts, wstmts stmtCache
+}
+
+// syncReq is a committed batch waiting for a sync: seq is its number in
+// committed; reqs and errs are its writes and their own results, err the
+// whole batch's (commit) failure.
+type syncReq struct {
+	seq  uint64
+	err  error
+	reqs []writeReq
+	errs []error
 }
 
 type writeReq struct {
@@ -84,7 +117,7 @@ func (d *db) queryRow(ctx context.Context, query string, args ...any) *row {
 	if err != nil {
 		return &row{err: err}
 	}
-	return &row{r: st.QueryRowContext(ctx, args...)}
+	return &row{r: st.QueryRowContext(ctx, args...), d: d}
 }
 
 // query runs a read-only query on the reader pool.
@@ -96,17 +129,23 @@ func (d *db) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 	return st.QueryContext(ctx, args...)
 }
 
-// row is *sql.Row that can also carry a preparation error.
+// row is *sql.Row that can also carry a preparation error. A row read from
+// the reader pool (d set) passes the durability gate once scanned.
 type row struct {
 	r   *sql.Row
 	err error
+	d   *db
 }
 
 func (r *row) Scan(dest ...any) error {
 	if r.err != nil {
 		return r.err
 	}
-	return r.r.Scan(dest...)
+	err := r.r.Scan(dest...)
+	if r.d != nil {
+		r.d.settle()
+	}
+	return err
 }
 
 // tx is a write transaction whose statements are prepared once.
@@ -157,7 +196,7 @@ func openDB(path string) (*db, error) {
 	dsn := "file:" + filepath.ToSlash(path) + "?" + q.Encode()
 	// Checkpoints run in the background (checkpointer), not inside the
 	// commit of whichever write happens to cross the threshold.
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(1000)")
 	if err != nil {
 		return nil, err
 	}
@@ -182,10 +221,17 @@ func openDB(path string) (*db, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	d := &db{path: path, read: r, write: w, queue: make(chan writeReq, maxBatch), closed: make(chan struct{}),
-		stop: make(chan struct{}), stopped: make(chan struct{})}
+	d := &db{path: path, read: r, write: w, queue: make(chan writeReq, maxBatch),
+		closed: make(chan struct{}), durableCh: make(chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{})}
+	d.syncCond = sync.NewCond(&d.syncMu)
+	d.sync = func() error { return syncWAL(path) }
 	d.rstmts.db, d.wstmts.db = r, w
 	go d.writer()
+	var wg sync.WaitGroup
+	for range syncers {
+		wg.Go(d.syncer)
+	}
+	go func() { wg.Wait(); close(d.closed) }()
 	go d.checkpointer()
 	return d, nil
 }
@@ -227,7 +273,13 @@ func (d *db) Close() error {
 // update runs fn in a write transaction, possibly batched with others, and
 // returns once the commit is durable.
 func (d *db) update(ctx context.Context, fn func(*tx) error) error {
-	return d.updateIntended(ctx, nil, fn)
+	req := writeReq{fn: fn, done: make(chan error, 1)}
+	if err := d.enqueue(ctx, req); err != nil {
+		return err
+	}
+	// Once queued the write is committed or failed whatever the caller's
+	// context says: waiting for it keeps "acknowledged" and "durable" one.
+	return <-req.done
 }
 
 // ErrClosed is returned by writes that arrive after the store was closed
@@ -250,48 +302,21 @@ func (d *db) enqueue(ctx context.Context, req writeReq) error {
 	}
 }
 
-// intent announces a write that is being prepared (a manifest being
-// parsed): the writer waits a moment for announced writes, so that
-// concurrent requests share one commit and one fsync instead of queueing
-// for one each.
-type intent struct {
-	d    *db
-	once sync.Once
-}
+// syncers is how many syncs may be under way at once.
+const syncers = 3
 
-// maxWait bounds how long a batch waits for announced writes.
-const maxWait = time.Millisecond
-
-func (d *db) intend() *intent {
-	d.pending.Add(1)
-	return &intent{d: d}
-}
-
-// done withdraws the announcement (the write was queued, or abandoned).
-func (i *intent) done() { i.once.Do(func() { i.d.pending.Add(-1) }) }
-
-// updateIntended is update for an announced write.
-func (d *db) updateIntended(ctx context.Context, it *intent, fn func(*tx) error) error {
-	req := writeReq{fn: fn, done: make(chan error, 1)}
-	err := d.enqueue(ctx, req)
-	if it != nil {
-		it.done()
-	}
-	if err != nil {
-		return err
-	}
-	// Once queued the write is committed or failed whatever the caller's
-	// context says: waiting for it keeps "acknowledged" and "durable" one.
-	return <-req.done
-}
-
+// writer commits what is queued, a batch at a time, and hands each
+// committed batch to the syncers. It never waits for more writes: batches
+// form while the previous one commits.
 func (d *db) writer() {
-	defer close(d.closed)
-	timer := time.NewTimer(0)
-	<-timer.C
+	defer func() {
+		d.syncMu.Lock()
+		d.writerDone = true
+		d.syncCond.Broadcast()
+		d.syncMu.Unlock()
+	}()
 	for first := range d.queue {
 		batch := []writeReq{first}
-		waited := false
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -300,119 +325,114 @@ func (d *db) writer() {
 					break fill
 				}
 				batch = append(batch, r)
-				continue
 			default:
+				break fill
 			}
-			if !waited && d.pending.Load() == 0 && len(batch) == 1 && d.contended() {
-				// Writers have been queueing behind commits: wait a moment
-				// for the next one so that both share this commit's fsync
-				// (the clients then stay in step). A lone client never
-				// queues, so it never waits.
-				waited = true
-				timer.Reset(contendedWait)
-				select {
-				case r, ok := <-d.queue:
-					if ok {
-						batch = append(batch, r)
-					}
-				case <-timer.C:
-				}
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
-				}
-				continue
-			}
-			if waited || d.pending.Load() == 0 {
-				break
-			}
-			// Writes are on their way: give them up to maxWait.
-			waited = true
-			timer.Reset(maxWait)
-			for d.pending.Load() > 0 && len(batch) < maxBatch {
-				select {
-				case r, ok := <-d.queue:
-					if !ok {
-						break fill
-					}
-					batch = append(batch, r)
-					continue
-				case <-timer.C:
-				}
-				break
-			}
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
+		}
+		errs, err := d.commit(batch)
+		d.syncMu.Lock()
+		// committed moves with the batch's arrival among the unsynced, so
+		// that a reader that saw this commit waits for a sync covering it.
+		seq := d.committed.Add(1)
+		d.unsynced = append(d.unsynced, syncReq{seq: seq, err: err, reqs: batch, errs: errs})
+		d.syncCond.Signal()
+		d.syncMu.Unlock()
+	}
+}
+
+// syncer makes committed batches durable: each sync covers every batch
+// committed when it starts, and answers their writes when it ends.
+func (d *db) syncer() {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	for {
+		for d.syncStarted >= d.committed.Load() && !d.writerDone {
+			d.syncCond.Wait()
+		}
+		target := d.committed.Load()
+		if d.syncStarted >= target { // the writer is done and all is synced
+			return
+		}
+		d.syncStarted = target
+		d.syncMu.Unlock()
+		serr := d.sync()
+		d.syncMu.Lock()
+		if target > d.durable.Load() {
+			d.durable.Store(target)
+			close(d.durableCh)
+			d.durableCh = make(chan struct{})
+		}
+		n := 0
+		for n < len(d.unsynced) && d.unsynced[n].seq <= target {
+			b := d.unsynced[n]
+			for i, r := range b.reqs {
+				switch {
+				case b.err != nil:
+					r.done <- b.err
+				case b.errs[i] != nil:
+					r.done <- b.errs[i]
 				default:
+					r.done <- serr
 				}
 			}
+			n++
 		}
-		d.commit(batch)
-		if len(d.queue) > 0 {
-			d.lastContention.Store(time.Now().UnixNano())
-		}
+		d.unsynced = append(d.unsynced[:0], d.unsynced[n:]...)
 	}
 }
 
-// contendedWait is how long a batch of one waits for a second writer when
-// writers have recently queued behind commits (see contended).
-const contendedWait = 500 * time.Microsecond
-
-// contended reports whether, within the last 100 ms, writes were left
-// waiting in the queue when a commit ended.
-func (d *db) contended() bool {
-	return time.Now().UnixNano()-d.lastContention.Load() < int64(100*time.Millisecond)
+// settle is the read gate: it returns once every batch committed so far is
+// durable. Called after a read, it makes sure the read saw nothing a crash
+// could take back; it costs an atomic load unless a sync is under way, and
+// then at most that sync.
+func (d *db) settle() {
+	c := d.committed.Load()
+	for d.durable.Load() < c {
+		d.syncMu.Lock()
+		ch := d.durableCh
+		done := d.durable.Load() >= c
+		d.syncMu.Unlock()
+		if done {
+			return
+		}
+		<-ch
+	}
 }
 
-func (d *db) commit(batch []writeReq) {
-	errs := make([]error, len(batch))
-	err := func() error {
-		st, err := d.write.Begin()
-		if err != nil {
-			return err
+// commit runs batch in one transaction and commits it (without a sync).
+// errs holds each write's own failure (its savepoint rolled back); err is a
+// failure of the whole transaction.
+func (d *db) commit(batch []writeReq) (errs []error, err error) {
+	errs = make([]error, len(batch))
+	st, err := d.write.Begin()
+	if err != nil {
+		return errs, err
+	}
+	t := &tx{t: st, d: d}
+	if len(batch) == 1 { // alone: its failure rolls back the whole transaction
+		if errs[0] = batch[0].fn(t); errs[0] != nil {
+			st.Rollback()
+			return errs, nil
 		}
-		t := &tx{t: st, d: d}
-		if len(batch) == 1 { // alone: its failure rolls back the whole transaction
-			if errs[0] = batch[0].fn(t); errs[0] != nil {
-				st.Rollback()
-				return nil
-			}
-			if err := st.Commit(); err != nil {
-				return err
-			}
-			return syncWAL(d.path)
-		}
-		for i, r := range batch {
-			if _, err := t.Exec("SAVEPOINT w"); err != nil {
-				st.Rollback()
-				return err
-			}
-			if errs[i] = r.fn(t); errs[i] != nil {
-				if _, err := t.Exec("ROLLBACK TO w"); err != nil {
-					st.Rollback()
-					return err
-				}
-			}
-			if _, err := t.Exec("RELEASE w"); err != nil {
-				st.Rollback()
-				return err
-			}
-		}
-		if err := st.Commit(); err != nil {
-			return err
-		}
-		return syncWAL(d.path)
-	}()
+		return errs, st.Commit()
+	}
 	for i, r := range batch {
-		if err != nil {
-			r.done <- err
-		} else {
-			r.done <- errs[i]
+		if _, err := t.Exec("SAVEPOINT w"); err != nil {
+			st.Rollback()
+			return errs, err
+		}
+		if errs[i] = r.fn(t); errs[i] != nil {
+			if _, err := t.Exec("ROLLBACK TO w"); err != nil {
+				st.Rollback()
+				return errs, err
+			}
+		}
+		if _, err := t.Exec("RELEASE w"); err != nil {
+			st.Rollback()
+			return errs, err
 		}
 	}
+	return errs, st.Commit()
 }
 
 func unixNow() int64 { return time.Now().UnixMilli() }

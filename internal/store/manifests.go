@@ -97,8 +97,6 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 	if err := checkName(repo); err != nil {
 		return nil, err
 	}
-	it := s.db.intend()
-	defer it.done()
 	s.lookupRepo(ctx, repo) // warms the id cache: the write then needs no repos lookup
 	if len(body) > oci.MaxManifestSize {
 		return nil, oci.Err(oci.CodeSizeInvalid, "manifest is larger than %d bytes", oci.MaxManifestSize).WithStatus(http.StatusRequestEntityTooLarge)
@@ -133,7 +131,7 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 	}
 	var repoID int64
 	defer func() { s.changed(repoID) }()
-	err = s.db.updateIntended(ctx, it, func(tx *tx) error {
+	err = s.db.update(ctx, func(tx *tx) error {
 		id, err := s.ensureRepo(tx, repo)
 		if err != nil {
 			return err
@@ -148,17 +146,11 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 			id, d.String(), m.MediaType, m.ArtifactType, subject, annotations, len(body), body, now); err != nil {
 			return err
 		}
-		if err := addEdges(tx, id, d, refBlob, digestsOf(m.Blobs())); err != nil {
-			return err
-		}
-		if err := addEdges(tx, id, d, refManifest, digestsOf(m.Manifests)); err != nil {
-			return err
-		}
 		ext := make([]digest.Digest, 0, len(extras))
 		for _, e := range extras {
 			ext = append(ext, e.Digest)
 		}
-		if err := addEdges(tx, id, d, refAllotment, ext); err != nil {
+		if err := addEdgeList(tx, id, d, refBlob, digestsOf(m.Blobs()), refManifest, digestsOf(m.Manifests), refAllotment, ext); err != nil {
 			return err
 		}
 		if res.Tag != "" {
@@ -188,44 +180,52 @@ type missingEntry struct {
 
 func checkReferences(tx *tx, repo int64, m *oci.Manifest, extras []Extra) error {
 	var missing []missingEntry
-	blob := func(d digest.Digest, size int64, what string) error {
-		var have int64
-		err := tx.QueryRow(`SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?`, repo, d.String()).Scan(&have)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			missing = append(missing, missingEntry{d.String(), what})
-			return nil
-		case err != nil:
-			return err
-		case size >= 0 && have != size:
-			return oci.Err(oci.CodeManifestInvalid, "%s %s has %d bytes, the manifest says %d", what, d, have, size)
-		}
-		return nil
-	}
-	for i, b := range m.Blobs() {
-		what := "layer"
-		if i == 0 && m.Config != nil {
-			what = "config"
-		}
-		if err := blob(b.Digest, b.Size, what); err != nil {
-			return err
-		}
+	blobs := m.Blobs()
+	want := make([]digest.Digest, 0, len(blobs)+len(extras))
+	for _, b := range blobs {
+		want = append(want, b.Digest)
 	}
 	for _, e := range extras {
-		if err := blob(e.Digest, -1, e.What); err != nil {
-			return err
+		want = append(want, e.Digest)
+	}
+	what := func(i int) string {
+		switch {
+		case i >= len(blobs):
+			return extras[i-len(blobs)].What
+		case i == 0 && m.Config != nil:
+			return "config"
+		}
+		return "layer"
+	}
+	// One query for every blob, one for every child manifest: sizes in the
+	// order asked, -1 where the repository does not have it.
+	sizes, err := sizesOf(tx, `SELECT j.key, coalesce(b.size, -1) FROM json_each(?) j LEFT JOIN repo_blobs r ON r.repo = ? AND r.digest = j.value LEFT JOIN blobs b ON b.digest = r.digest`, repo, want)
+	if err != nil {
+		return err
+	}
+	for i, have := range sizes {
+		var size int64 = -1
+		if i < len(blobs) {
+			size = blobs[i].Size
+		}
+		switch {
+		case have < 0:
+			missing = append(missing, missingEntry{want[i].String(), what(i)})
+		case size >= 0 && have != size:
+			return oci.Err(oci.CodeManifestInvalid, "%s %s has %d bytes, the manifest says %d", what(i), want[i], have, size)
 		}
 	}
-	for _, c := range m.Manifests {
-		var size int64
-		err := tx.QueryRow(`SELECT size FROM manifests WHERE repo = ? AND digest = ?`, repo, c.Digest.String()).Scan(&size)
+	sizes, err = sizesOf(tx, `SELECT j.key, coalesce(m.size, -1) FROM json_each(?) j LEFT JOIN manifests m ON m.repo = ? AND m.digest = j.value`, repo, digestsOf(m.Manifests))
+	if err != nil {
+		return err
+	}
+	for i, have := range sizes {
+		c := m.Manifests[i]
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
+		case have < 0:
 			missing = append(missing, missingEntry{c.Digest.String(), "manifest"})
-		case err != nil:
-			return err
-		case size != c.Size:
-			return oci.Err(oci.CodeManifestInvalid, "manifest %s has %d bytes, the index says %d", c.Digest, size, c.Size)
+		case have != c.Size:
+			return oci.Err(oci.CodeManifestInvalid, "manifest %s has %d bytes, the index says %d", c.Digest, have, c.Size)
 		}
 	}
 	if len(missing) > 0 {
@@ -236,6 +236,35 @@ func checkReferences(tx *tx, repo int64, m *oci.Manifest, extras []Extra) error 
 		return oci.Err(oci.CodeManifestBlobUnknown, "%s", msg).WithDetail(missing)
 	}
 	return nil
+}
+
+// sizesOf runs query (json_each over the digests, then repo) and returns the
+// size it gives for each digest, in order.
+func sizesOf(tx *tx, query string, repo int64, ds []digest.Digest) ([]int64, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	list, _ := json.Marshal(ds)
+	rows, err := tx.Query(query, string(list), repo)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	sizes := make([]int64, len(ds))
+	for i := range sizes {
+		sizes[i] = -1
+	}
+	for rows.Next() {
+		var i int
+		var size int64
+		if err := rows.Scan(&i, &size); err != nil {
+			return nil, err
+		}
+		if i >= 0 && i < len(sizes) {
+			sizes[i] = size
+		}
+	}
+	return sizes, rows.Err()
 }
 
 // GetManifest returns a manifest by tag or digest.
@@ -388,6 +417,7 @@ func (s *Store) list(ctx context.Context, query string, n int, args ...any) ([]s
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
+	s.db.settle()
 	if n >= 0 && len(out) > n {
 		return out[:n], true, nil
 	}
@@ -431,5 +461,9 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 		}
 		out = append(out, desc)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.db.settle()
+	return out, nil
 }

@@ -325,13 +325,37 @@ func (s *Store) savePartition(ctx context.Context, repo string, src digest.Diges
 	})
 }
 
+// addEdges records edges of one kind from parent to children.
 func addEdges(tx *tx, repo int64, parent digest.Digest, kind int, children []digest.Digest) error {
-	for _, c := range children {
-		if _, err := tx.Exec(`INSERT INTO refs (repo, parent, kind, child) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, repo, parent.String(), kind, c.String()); err != nil {
-			return err
+	return addEdgeList(tx, repo, parent, kind, children)
+}
+
+// addEdgeList records edges from parent, in one statement however many
+// there are: kinds and children alternate in args (kind int, then its
+// []digest.Digest).
+func addEdgeList(tx *tx, repo int64, parent digest.Digest, args ...any) error {
+	list := make([]byte, 0, 128)
+	list = append(list, '[')
+	n := 0
+	for i := 0; i+1 < len(args); i += 2 {
+		kind, children := args[i].(int), args[i+1].([]digest.Digest)
+		for _, c := range children {
+			if n > 0 {
+				list = append(list, ',')
+			}
+			list = strconv.AppendInt(append(list, '['), int64(kind), 10)
+			list = strconv.AppendQuote(append(list, ','), c.String()) // digests are plain ASCII
+			list = append(list, ']')
+			n++
 		}
 	}
-	return nil
+	if n == 0 {
+		return nil
+	}
+	list = append(list, ']')
+	_, err := tx.Exec(`INSERT INTO refs (repo, parent, kind, child) SELECT ?, ?, j.value ->> 0, j.value ->> 1 FROM json_each(?) j WHERE true ON CONFLICT DO NOTHING`,
+		repo, parent.String(), string(list))
+	return err
 }
 
 // putBytes makes small generated content durable in the backend under d.

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// heldSyncs replaces the store's WAL sync with one the test completes: each
+// sync announces itself on the returned channel and returns what the test
+// sends it.
+func heldSyncs(s *Store) chan chan error {
+	calls := make(chan chan error)
+	s.db.sync = func() error {
+		c := make(chan error)
+		calls <- c
+		return <-c
+	}
+	return calls
+}
+
+func nextSync(t *testing.T, calls chan chan error) chan error {
+	t.Helper()
+	select {
+	case c := <-calls:
+		return c
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sync started")
+		return nil
+	}
+}
+
+// blocked reports whether nothing arrives on c for a moment.
+func blocked[T any](c <-chan T) bool {
+	select {
+	case <-c:
+		return false
+	case <-time.After(50 * time.Millisecond):
+		return true
+	}
+}
+
+func waitFor[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s never happened", what)
+		var zero T
+		return zero
+	}
+}
+
+// TestCommitPipeline: a write is answered only after a sync that started
+// after its commit has ended; a read that could see a commit not yet
+// durable waits for it; syncs overlap and may end in any order.
+func TestCommitPipeline(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := heldSyncs(s)
+	insert := func(name string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.db.update(ctx, func(tx *tx) error {
+				_, err := tx.Exec(`INSERT INTO repos (name, created) VALUES (?, 0)`, name)
+				return err
+			})
+		}()
+		return done
+	}
+	count := func() <-chan int {
+		out := make(chan int, 1)
+		go func() {
+			var n int
+			if err := s.db.queryRow(ctx, `SELECT count(*) FROM repos WHERE name IN ('a', 'b')`).Scan(&n); err != nil {
+				t.Error(err)
+			}
+			out <- n
+		}()
+		return out
+	}
+
+	w1 := insert("a")
+	sync1 := nextSync(t, calls) // covers w1's commit
+	if !blocked(w1) {
+		t.Fatal("write answered before its sync ended")
+	}
+	r1 := count()
+	if !blocked(r1) {
+		t.Fatal("read of a commit not yet durable returned")
+	}
+	w2 := insert("b")
+	sync2 := nextSync(t, calls) // started while sync1 runs: covers both
+	if !blocked(w2) {
+		t.Fatal("second write answered before any sync ended")
+	}
+	sync2 <- nil // the later sync ends first
+	if err := waitFor(t, w2, "answer to the second write"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(t, w1, "answer to the first write (covered by the later sync)"); err != nil {
+		t.Fatal(err)
+	}
+	if n := waitFor(t, r1, "the gated read"); n < 1 {
+		t.Fatalf("gated read saw %d rows, want the first write", n)
+	}
+	sync1 <- nil // ending late changes nothing
+	if n := waitFor(t, count(), "a read with everything durable"); n != 2 {
+		t.Fatalf("read saw %d rows, want 2", n)
+	}
+
+	// A failed sync fails the writes it covers.
+	broken := errors.New("disk on fire")
+	w3 := insert("c")
+	nextSync(t, calls) <- broken
+	if err := waitFor(t, w3, "answer to a write whose sync failed"); !errors.Is(err, broken) {
+		t.Fatalf("write whose sync failed: %v, want %v", err, broken)
+	}
+
+	// Close syncs what is committed and answers everything first.
+	w4 := insert("d")
+	sync4 := nextSync(t, calls)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	if !blocked(closed) {
+		t.Fatal("Close returned with a sync under way")
+	}
+	sync4 <- nil
+	if err := waitFor(t, w4, "answer to the last write"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for c := range calls { // Close's own syncs, if any
+			c <- nil
+		}
+	}()
+	if err := waitFor(t, closed, "Close"); err != nil {
+		t.Fatal(err)
+	}
+}
