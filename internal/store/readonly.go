@@ -1,12 +1,17 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // A read-only Store (Options.ReadOnly) is for commands that only look,
@@ -27,9 +32,9 @@ func openReadOnly(opts Options) (*Store, error) {
 	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w at %s (no %s)", ErrNoStore, opts.Root, DBFile)
 	}
-	b := opts.Backend
-	if b == nil {
-		b = &FS{root: opts.Root} // reads only: the fan-out is not made
+	var b Backend = &FS{root: opts.Root} // reads only: the fan-out is not made
+	if opts.Backend != nil {
+		b = opts.Backend
 	}
 	d, err := openDBReadOnly(path)
 	if err != nil {
@@ -37,7 +42,7 @@ func openReadOnly(opts Options) (*Store, error) {
 	}
 	// No shared generation counters (the file would be created): without
 	// them there is no manifest cache, which a one-shot reader does not need.
-	return &Store{root: opts.Root, backend: b, db: d, readOnly: true,
+	return &Store{root: opts.Root, backend: readOnlyBackend{b}, db: d, readOnly: true,
 		repoID: map[string]int64{}, uploads: map[string]*uploadLock{}}, nil
 }
 
@@ -47,7 +52,17 @@ func openDBReadOnly(path string) (*db, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	r, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?"+q.Encode()+"&mode=ro")
+	mode := "&mode=ro"
+	if _, err := os.Lstat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		// No process has the database open (the last one to close removes
+		// the write-ahead log): read the file as immutable, which creates
+		// no -wal and -shm files (mode=ro would, and could not remove
+		// them). A writer that opens the store while inspect reads cannot
+		// corrupt anything, but inspect could then fail or read a stale
+		// state: run it again.
+		mode = "&immutable=1"
+	}
+	r, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?"+q.Encode()+mode)
 	if err != nil {
 		return nil, err
 	}
@@ -77,4 +92,25 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 func (d *db) closeReadOnly() error {
 	d.rstmts.close()
 	return d.read.Close()
+}
+
+// readOnlyBackend refuses writes and deletes, so that nothing the store
+// calls by mistake touches the blobs.
+type readOnlyBackend struct{ Backend }
+
+func (readOnlyBackend) Stage(context.Context, string, int64) (Staged, error) { return nil, ErrReadOnly }
+
+func (readOnlyBackend) Delete(context.Context, digest.Digest) error { return ErrReadOnly }
+
+// OpenLocated reads a located blob through the backend's own OpenLocated,
+// or by digest when it has none.
+func (b readOnlyBackend) OpenLocated(ctx context.Context, d digest.Digest, locator string, offset, length int64) (io.ReadCloser, error) {
+	if lb, ok := b.Backend.(LocatingBackend); ok {
+		return lb.OpenLocated(ctx, d, locator, offset, length)
+	}
+	return b.Backend.Open(ctx, d, offset, length)
+}
+
+func (readOnlyBackend) DeleteLocated(context.Context, digest.Digest, string) error {
+	return ErrReadOnly
 }
