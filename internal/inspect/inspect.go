@@ -47,7 +47,7 @@ func Inspect(ctx context.Context, src Source, display, ref string) (*Report, err
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", display, err)
 	}
 	m, err := oci.ParseManifest(desc.MediaType, body)
 	if err != nil {

@@ -195,9 +195,9 @@ func (s *registrySource) classify(what string, err error) error {
 	if errors.As(err, &te) {
 		switch {
 		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden || hasCode(te, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
-			return fmt.Errorf("%s: %w: the registry answered %d (log in with docker login, or put credentials in $DOCKER_CONFIG/config.json): %v", what, ErrAuthRequired, te.StatusCode, err)
+			return fmt.Errorf("%w: the registry answered %d for %s (log in with docker login, or put credentials in $DOCKER_CONFIG/config.json): %v", ErrAuthRequired, te.StatusCode, what, err)
 		case te.StatusCode == http.StatusNotFound || hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
-			return fmt.Errorf("%s: %w: %v", what, ErrUnknownRef, err)
+			return fmt.Errorf("%w: %v", ErrUnknownRef, err)
 		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -206,10 +206,10 @@ func (s *registrySource) classify(what string, err error) error {
 	var de *net.DNSError
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
 		errors.As(err, &oe) || errors.As(err, &de) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("%s: %w (%s): %v", what, ErrUnreachable, s.repo.RegistryStr(), err)
+		return fmt.Errorf("%w (%s): %v", ErrUnreachable, s.repo.RegistryStr(), err)
 	}
 	if strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") {
-		return fmt.Errorf("%s: %w over HTTPS (%s speaks plain HTTP: use --plain-http): %v", what, ErrUnreachable, s.repo.RegistryStr(), err)
+		return fmt.Errorf("%w over HTTPS (%s speaks plain HTTP: use --plain-http): %v", ErrUnreachable, s.repo.RegistryStr(), err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

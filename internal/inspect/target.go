@@ -23,7 +23,9 @@ const TargetHelp = `What is inspected is decided from the arguments, in this ord
                         REF is a name (org.opencontainers.image.ref.name)
                         or a digest
   oci:DIR[:NAME]        an OCI image layout, as skopeo and umoci write it
-  DIR[:NAME]            an existing directory holding an OCI layout
+  DIR[:NAME]            an existing directory holding an OCI layout; an
+                        argument starting with /, ./, ../ or ~ is always a
+                        path, never a registry reference
   anything else         a registry reference: [HOST[:PORT]/]REPO[:TAG|@DIGEST],
                         with docker's defaults (docker.io, library/, latest);
                         loopback and private addresses use plain HTTP
@@ -73,6 +75,12 @@ func Classify(args []string, root string) (Target, error) {
 		}
 		return Target{Kind: "layout", Dir: dir, Ref: n}, nil
 	}
+	if looksLikePath(a) && !isDir(a) {
+		if dir, n, ok := ocilayout.SplitName(a); ok && n != "" && isLayout(dir) {
+			return Target{Kind: "layout", Dir: dir, Ref: n}, nil
+		}
+		return Target{}, fmt.Errorf("%s: no such directory (a path, not a registry reference)", a)
+	}
 	if isDir(a) {
 		switch {
 		case isLayout(a):
@@ -110,6 +118,13 @@ func storeTarget(dir, ref string) (Target, error) {
 		return Target{}, fmt.Errorf("%q: invalid repository name %q", ref, t.Repo)
 	}
 	return t, nil
+}
+
+// looksLikePath: an argument starting with "/", "./", "../" or "~" (or
+// "." and "..") is a path, never a registry reference.
+func looksLikePath(a string) bool {
+	return a == "." || a == ".." || strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") ||
+		strings.HasPrefix(a, "../") || strings.HasPrefix(a, "~")
 }
 
 func isDir(p string) bool {

@@ -46,7 +46,9 @@ func TestClassify(t *testing.T) {
 		{args: []string{plain}, err: "neither a dfsreg store nor an OCI image layout"},
 		{args: []string{"127.0.0.1:5000/fixture/dense:v1--0.0.1.1"}, want: Target{Kind: "registry", Ref: "127.0.0.1:5000/fixture/dense:v1--0.0.1.1"}},
 		{args: []string{"ubuntu"}, want: Target{Kind: "registry", Ref: "ubuntu"}},
-		{args: []string{plain + "/missing:v1"}, want: Target{Kind: "registry", Ref: plain + "/missing:v1"}},
+		{args: []string{plain + "/missing:v1"}, err: "no such directory"},
+		{args: []string{"./missing"}, err: "no such directory"},
+		{args: []string{"localhost/missing:v1"}, want: Target{Kind: "registry", Ref: "localhost/missing:v1"}},
 		{args: []string{"a", "b", "c"}, err: "give one reference"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
