@@ -37,10 +37,11 @@ cell with its size and digest prefix, holes shown as "·". A semantic tag
 marks the cells it selects with "*". --json prints the same facts as
 stable JSON for scripts.
 
-A store is opened read-only: nothing is written, created or migrated, and
-"dfsreg serve" may be running on it. On the IPFS backend (storage.backend
-in --config or DFSREG_STORAGE_BACKEND) every blob's CID is shown, to fetch
-it from any gateway.
+--root (or the root of --config) names a store; DFSREG_ROOT alone does
+not. A store is opened read-only: nothing is written, created or
+migrated, and "dfsreg serve" may be running on it. On the IPFS backend
+(storage.backend in --config or DFSREG_STORAGE_BACKEND) every blob's CID
+is shown, to fetch it from any gateway.
 
 Colours are used on a terminal, unless --no-color or NO_COLOR is set.
 
@@ -56,6 +57,10 @@ Colours are used on a terminal, unless --no-color or NO_COLOR is set.
 	}
 	o.cf = addConfigFlags(cmd, "root")
 	fs := cmd.Flags()
+	if f := fs.Lookup("root"); f != nil { // no default store: see Classify
+		f.Usage, f.DefValue = "inspect REPO:TAG of the store `DIR`", ""
+		f.Value.Set("")
+	}
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.noColor, "no-color", false, "no colours (also when NO_COLOR is set or stdout is not a terminal)")
 	fs.BoolVar(&o.plainHTTP, "plain-http", false, "talk plain HTTP to the registry")
@@ -64,9 +69,17 @@ Colours are used on a terminal, unless --no-color or NO_COLOR is set.
 }
 
 func runInspect(ctx context.Context, stdout io.Writer, args []string, o *inspectOptions) error {
+	// The store of --root, or of --config's root; DFSREG_ROOT alone does
+	// not make a reference a store's (it would shadow registries).
 	root := ""
 	if f := o.cf.flags["root"]; f.Changed {
 		root = f.Value.String()
+	} else if o.cf.file != "" {
+		c, err := o.cf.load()
+		if err != nil {
+			return err
+		}
+		root = c.Root
 	}
 	t, err := inspect.Classify(args, root)
 	if err != nil {
