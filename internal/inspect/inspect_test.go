@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -233,5 +235,28 @@ func TestErrors(t *testing.T) {
 	}
 	if rep.TDFS || rep.Manifests[0].Field != nil || len(rep.Manifests[0].Layers) != 11 {
 		t.Errorf("plain image: tdfs %v, %d layers", rep.TDFS, len(rep.Manifests[0].Layers))
+	}
+}
+
+// TestColor: with colours the text carries ANSI styles, and is the plain
+// text once they are stripped.
+func TestColor(t *testing.T) {
+	rep, err := inspectLayout(t, fixture(t, "sparse-image"), "v1--0.2.3.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var col bytes.Buffer
+	if err := Render(&col, rep, RenderOptions{Color: true}); err != nil {
+		t.Fatal(err)
+	}
+	plain := string(asText(t, rep))
+	if strings.Contains(plain, "\x1b[") {
+		t.Error("ANSI escapes without colours")
+	}
+	if !strings.Contains(col.String(), "\x1b[") {
+		t.Fatal("no ANSI escapes with colours")
+	}
+	if got := ansi.Strip(col.String()); got != plain {
+		t.Errorf("coloured text without its escapes differs:\n%s\n---\n%s", got, plain)
 	}
 }
