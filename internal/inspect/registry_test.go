@@ -141,7 +141,16 @@ func TestSourcesAgree(t *testing.T) {
 		t.Errorf("referrers %+v", rep.Referrers)
 	}
 
-	// Unknown tag, unknown repository, not 2DFS.
+	// By digest: the same image.
+	byDigest, err := inspectRegistry(t, host+"/fixture/dense@"+denseIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byDigest.Digest != denseIndex || byDigest.Tag != denseIndex || len(byDigest.Manifests) != 2 || !byDigest.TDFS {
+		t.Errorf("by digest: %s %s, %d manifests", byDigest.Digest, byDigest.Tag, len(byDigest.Manifests))
+	}
+
+	// Unknown tag, unknown repository, unknown base of a semantic tag.
 	for ref, want := range map[string]error{
 		host + "/fixture/dense:v9":          ErrUnknownRef,
 		host + "/no/such:v1":                ErrUnknownRef,
