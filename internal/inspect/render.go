@@ -64,6 +64,17 @@ func Render(w io.Writer, rep *Report, o RenderOptions) error {
 	row("  ", "digest", st.dig.Render(rep.Digest.String()))
 	row("  ", "media type", rep.MediaType)
 	row("  ", "size", HumanBytes(rep.Size))
+	if isIndex := len(rep.Manifests) > 0 && rep.Manifests[0].Digest != rep.Digest; isIndex {
+		var ps []string
+		for _, m := range rep.Manifests {
+			p := m.Platform
+			if p == "" {
+				p = "(" + m.Kind + ")"
+			}
+			ps = append(ps, p)
+		}
+		row("  ", "platforms", strings.Join(ps, ", "))
+	}
 	if rep.ArtifactType != "" {
 		row("  ", "artifact", rep.ArtifactType)
 	}
