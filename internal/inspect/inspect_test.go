@@ -260,3 +260,29 @@ func TestColor(t *testing.T) {
 		t.Errorf("coloured text without its escapes differs:\n%s\n---\n%s", got, plain)
 	}
 }
+
+// TestNestedIndex: an index whose children are an index (the dense 2DFS
+// image) and a non-manifest artifact lists both by their descriptors only.
+func TestNestedIndex(t *testing.T) {
+	dir := copyDir(t, fixture(t, "tdfs-image"))
+	top := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` +
+		`{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"` + denseIndex + `","size":854},` +
+		`{"mediaType":"application/vnd.example.thing+json","digest":"sha256:` + strings.Repeat("ab", 32) + `","size":7,"platform":{"os":"linux","architecture":"s390x"}}]}`
+	d := digest.FromString(top)
+	if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), []byte(top), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := inspectLayout(t, dir, d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Manifests) != 2 || rep.Manifests[0].Kind != "index" || rep.Manifests[1].Kind != "other" || rep.TDFS {
+		t.Fatalf("manifests %+v, tdfs %v", rep.Manifests, rep.TDFS)
+	}
+	txt := string(asText(t, rep))
+	for _, want := range []string{"platforms    (index), linux/s390x", "kind         index: not an image manifest, not expanded", "kind         other: not an image manifest"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("text lacks %q:\n%s", want, txt)
+		}
+	}
+}
