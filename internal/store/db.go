@@ -62,6 +62,9 @@ type db struct {
 	// Prepared statements, by query text: parsing SQL costs more than
 	// running it.
 	rstmts, wstmts stmtCache
+
+	// readOnly: opened by openDBReadOnly, with no writer.
+	readOnly bool
 }
 
 // syncReq is a committed batch waiting for a sync: seq is its number in
@@ -289,6 +292,9 @@ var ErrClosed = errors.New("store is closed")
 // enqueue hands req to the writer unless the database is closing. The read
 // lock makes "check closing, then send" one step against Close.
 func (d *db) enqueue(ctx context.Context, req writeReq) error {
+	if d.readOnly {
+		return ErrReadOnly
+	}
 	d.closeMu.RLock()
 	defer d.closeMu.RUnlock()
 	if d.closing {

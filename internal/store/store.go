@@ -24,6 +24,9 @@ type Options struct {
 	Root string
 	// Backend keeps blob bytes; nil means the filesystem backend at Root.
 	Backend Backend
+	// ReadOnly opens an existing store without writing anything (see
+	// readonly.go).
+	ReadOnly bool
 }
 
 // Store is the storage core. It is safe for concurrent use, and several
@@ -52,12 +55,18 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// readOnly: opened with Options.ReadOnly (readonly.go).
+	readOnly bool
 }
 
 // Open opens or creates the store at opts.Root.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Root == "" {
 		return nil, errors.New("store: no root directory")
+	}
+	if opts.ReadOnly {
+		return openReadOnly(opts)
 	}
 	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -89,6 +98,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.readOnly {
+			s.closeErr = s.db.closeReadOnly()
+			return
+		}
 		s.stopToucher() // writes the last noted reads
 		s.closeErr = s.db.Close()
 		if s.gens != nil {

@@ -34,6 +34,9 @@ type touches struct {
 }
 
 func (s *Store) noteRead(repo int64, d string) {
+	if s.readOnly {
+		return
+	}
 	t := &s.touches
 	t.mu.Lock()
 	if len(t.m) < maxTouches {

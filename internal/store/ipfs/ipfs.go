@@ -70,6 +70,11 @@ type Options struct {
 	// node does not answer (default 1 min); ReadRetryFor the same for
 	// reads that miss the cache (default 10 s).
 	RetryFor, ReadRetryFor time.Duration
+	// ReadOnly makes a backend that only reads blobs by their recorded
+	// CID (store.Options.ReadOnly, dfsreg inspect): nothing is created in
+	// CacheDir (it may be ""), reads neither use nor fill the cache, and
+	// writes and deletes fail with store.ErrReadOnly.
+	ReadOnly bool
 }
 
 // Backend is the IPFS store.Backend.
@@ -86,6 +91,8 @@ type Backend struct {
 	retryFor, readRetryFor time.Duration
 
 	adds, retries, resumes atomic.Int64
+
+	readOnly bool // Options.ReadOnly: no cache, no index, no writes
 }
 
 var _ store.LocatingBackend = (*Backend)(nil)
@@ -93,6 +100,9 @@ var _ store.LocatingBackend = (*Backend)(nil)
 // New connects to the node at o.API, checks that it answers, and opens the
 // cache directory.
 func New(ctx context.Context, o Options) (*Backend, error) {
+	if o.ReadOnly {
+		return newReadOnly(ctx, o)
+	}
 	if o.CacheDir == "" {
 		return nil, errors.New("ipfs backend: no cache directory")
 	}
@@ -200,7 +210,12 @@ func versionAtLeast(v string, major, minor int) bool {
 func (b *Backend) NodeVersion() string { return b.version }
 
 // Close closes the index. Reads in flight may fail.
-func (b *Backend) Close() error { return b.index.close() }
+func (b *Backend) Close() error {
+	if b.index == nil { // read-only
+		return nil
+	}
+	return b.index.close()
+}
 
 // DigestCID is the CID of a blob of at most MaxDerivableSize bytes as this
 // backend adds it: CIDv1, raw codec, the digest's sha2-256 multihash.
@@ -234,6 +249,9 @@ type Stats struct {
 
 // Stats returns the backend's counters.
 func (b *Backend) Stats() Stats {
+	if b.cache == nil { // read-only
+		return Stats{Retries: b.retries.Load(), Resumes: b.resumes.Load()}
+	}
 	n, k := b.cache.usage()
 	return Stats{
 		CacheHits: b.cache.hits.Load(), CacheMisses: b.cache.misses.Load(), CacheEvictions: b.cache.evictions.Load(),
@@ -245,6 +263,9 @@ func (b *Backend) Stats() Stats {
 // Locate returns the CID and size this backend recorded for blob d, or
 // store.ErrNotFound.
 func (b *Backend) Locate(ctx context.Context, d digest.Digest) (cid.Cid, int64, error) {
+	if b.index == nil { // read-only: blobs are reached by recorded CID
+		return cid.Undef, 0, store.ErrNotFound
+	}
 	e, ok, err := b.index.get(ctx, d)
 	if err != nil {
 		return cid.Undef, 0, err
@@ -277,12 +298,14 @@ func (b *Backend) open(ctx context.Context, d digest.Digest, c cid.Cid, offset, 
 	if offset < 0 {
 		return nil, fmt.Errorf("ipfs backend: negative offset %d", offset)
 	}
-	f, err := b.cache.open(d)
-	if err != nil {
-		return nil, err
-	}
-	if f != nil {
-		return store.FileRange(f, offset, length)
+	if b.cache != nil {
+		f, err := b.cache.open(d)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			return store.FileRange(f, offset, length)
+		}
 	}
 	if length == 0 {
 		return io.NopCloser(strings.NewReader("")), nil
@@ -294,7 +317,7 @@ func (b *Backend) open(ctx context.Context, d digest.Digest, c cid.Cid, offset, 
 		}
 		return nil, fmt.Errorf("ipfs backend: reading %s (%s): %w", d, c, err)
 	}
-	if offset == 0 && length < 0 {
+	if offset == 0 && length < 0 && b.cache != nil {
 		if fr := b.fill(d, r); fr != nil {
 			return fr, nil
 		}
@@ -310,6 +333,9 @@ func (b *Backend) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 
 // Delete implements store.Backend: it unpins the blob and forgets it.
 func (b *Backend) Delete(ctx context.Context, d digest.Digest) error {
+	if b.readOnly {
+		return store.ErrReadOnly
+	}
 	c, _, err := b.Locate(ctx, d)
 	if errors.Is(err, store.ErrNotFound) {
 		return b.cache.remove(d)
@@ -322,6 +348,9 @@ func (b *Backend) Delete(ctx context.Context, d digest.Digest) error {
 
 // DeleteLocated implements store.LocatingBackend.
 func (b *Backend) DeleteLocated(ctx context.Context, d digest.Digest, locator string) error {
+	if b.readOnly {
+		return store.ErrReadOnly
+	}
 	c, err := cid.Decode(locator)
 	if err != nil {
 		return fmt.Errorf("ipfs backend: blob %s: bad CID %q: %w", d, locator, err)
@@ -364,6 +393,9 @@ func (b *Backend) pinned(ctx context.Context, c cid.Cid) (bool, error) {
 
 // Stage implements store.Backend. Uploads stage in CacheDir/uploads.
 func (b *Backend) Stage(_ context.Context, handle string, offset int64) (store.Staged, error) {
+	if b.readOnly {
+		return nil, store.ErrReadOnly
+	}
 	handle, file, err := store.StageFile(b.uploads, handle, offset)
 	if err != nil {
 		return nil, fmt.Errorf("ipfs backend: %w", err)
