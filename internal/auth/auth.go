@@ -170,7 +170,7 @@ func (a *Authorizer) Authorize(r *http.Request, need ...Access) (Grant, error) {
 		return g, nil
 	}
 	if a.v.deniedIsForbidden() {
-		return nil, oci.Err(oci.CodeDenied, "%s may not %s", g.Subject(), describe(need))
+		return nil, oci.Err(oci.CodeDenied, "access denied: user %q may not %s", g.Subject(), describe(need))
 	}
 	return nil, a.unauthorized(need, "insufficient_scope", "the token does not grant "+describe(need))
 }

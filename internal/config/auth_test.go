@@ -21,7 +21,7 @@ func TestAuthConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", check: func(t *testing.T, a Auth) {
-			if a.Enabled() || a.HTPasswd.Realm != "dfsreg" || a.FailedLogins.Max != 10 {
+			if a.Enabled() || a.HTPasswd.Realm != "dfsreg" || a.FailedLogins.Max != 20 {
 				t.Fatalf("%+v", a)
 			}
 		}},

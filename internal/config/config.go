@@ -110,7 +110,7 @@ func Defaults() Config {
 		Storage: Storage{Backend: "filesystem", Storj: Storj{PartSize: 64 << 20}, IPFS: IPFS{CacheSize: 10 << 30}},
 		Uploads: Uploads{Expiry: 24 * time.Hour},
 		GC:      GC{Grace: time.Hour, Retention: 24 * time.Hour},
-		Auth:    Auth{HTPasswd: HTPasswd{Realm: "dfsreg"}, FailedLogins: FailedLogins{Max: 10, Window: time.Minute}},
+		Auth:    Auth{HTPasswd: HTPasswd{Realm: "dfsreg"}, FailedLogins: FailedLogins{Max: 20, Window: time.Minute}},
 	}
 }
 
