@@ -55,7 +55,7 @@ func cmdHtpasswd(ts *testscript.TestScript, neg bool, args []string) {
 
 // tokenserver POLICY PUBKEY: start a token server on loopback for the rest
 // of the script. It signs ES256 JWTs with a key it makes, whose public key it
-// writes to PUBKEY (PEM), and sets TOKEN_REALM to its URL. It answers GET
+// writes to PUBKEY (PEM), and sets TOKEN_REALM to its URL (on localhost). It answers GET
 // realm?service=&scope= (HTTP Basic credentials or none) and the OAuth2
 // password grant (POST) with {"token", "access_token"}, granting of the
 // scopes asked what POLICY allows. POLICY is re-read on every request:
@@ -83,7 +83,9 @@ func cmdTokenServer(ts *testscript.TestScript, neg bool, args []string) {
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	ts.Defer(func() { srv.Close() })
-	ts.Setenv("TOKEN_REALM", "http://"+ln.Addr().String()+"/token")
+	// A host name, not 127.0.0.1: crane refuses realms at private IP
+	// literals other than the registry's own host:port (SSRF guard).
+	ts.Setenv("TOKEN_REALM", fmt.Sprintf("http://localhost:%d/token", ln.Addr().(*net.TCPAddr).Port))
 }
 
 type tokenServer struct {
