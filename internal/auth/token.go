@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,6 +28,17 @@ type TokenVerifier struct {
 	roots           *x509.CertPool
 	// Now is the clock (tests set it).
 	Now func() time.Time
+
+	// verified remembers tokens whose signature held (by SHA-256), until
+	// their exp or a minute, whichever comes first: a client sends the same
+	// token with every request of a push or pull.
+	mu       sync.Mutex
+	verified map[[32]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	claims *TokenClaims
+	until  time.Time
 }
 
 // leeway absorbs clock skew between the token server and the registry.
@@ -46,7 +59,7 @@ func NewTokenVerifier(c config.Token) (*TokenVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth.token.rootcertbundle: %w", err)
 	}
-	v := &TokenVerifier{issuer: c.Issuer, service: c.Service, roots: x509.NewCertPool(), Now: time.Now}
+	v := &TokenVerifier{issuer: c.Issuer, service: c.Service, roots: x509.NewCertPool(), Now: time.Now, verified: map[[32]byte]verifiedToken{}}
 	for len(data) > 0 {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -80,6 +93,14 @@ var ErrExpired = errors.New("token expired or not yet valid")
 
 // Verify checks raw and returns its claims.
 func (v *TokenVerifier) Verify(raw string) (*TokenClaims, error) {
+	sum := sha256.Sum256([]byte(raw))
+	now := v.Now()
+	v.mu.Lock()
+	hit, ok := v.verified[sum]
+	v.mu.Unlock()
+	if ok && now.Before(hit.until) {
+		return hit.claims, nil
+	}
 	var claims TokenClaims
 	_, err := jwt.ParseWithClaims(raw, &claims, v.key,
 		jwt.WithValidMethods(tokenMethods),
@@ -96,6 +117,16 @@ func (v *TokenVerifier) Verify(raw string) (*TokenClaims, error) {
 		}
 		return nil, err
 	}
+	v.mu.Lock()
+	if len(v.verified) >= cacheMax {
+		clear(v.verified)
+	}
+	until := now.Add(cacheTTL)
+	if exp := claims.ExpiresAt.Add(leeway); exp.Before(until) {
+		until = exp
+	}
+	v.verified[sum] = verifiedToken{&claims, until}
+	v.mu.Unlock()
 	return &claims, nil
 }
 

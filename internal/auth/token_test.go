@@ -35,7 +35,7 @@ type tokenKeys struct {
 	issuer, svc string
 }
 
-func newTokenKeys(t *testing.T) *tokenKeys {
+func newTokenKeys(t testing.TB) *tokenKeys {
 	t.Helper()
 	k := &tokenKeys{issuer: "test-issuer", svc: "test-registry"}
 	var err error
@@ -64,7 +64,7 @@ func newTokenKeys(t *testing.T) *tokenKeys {
 
 var serial int64
 
-func selfSigned(t *testing.T, signer crypto.Signer, pub any, ca bool) []byte {
+func selfSigned(t testing.TB, signer crypto.Signer, pub any, ca bool) []byte {
 	t.Helper()
 	serial++
 	tmpl := &x509.Certificate{
@@ -185,6 +185,33 @@ func TestTokenVerify(t *testing.T) {
 				t.Fatalf("access %+v", c.Access)
 			}
 		})
+	}
+}
+
+// TestTokenCache checks that a token verified once (and remembered) is
+// refused once it expires, and that a remembered token is the same token.
+func TestTokenCache(t *testing.T) {
+	k := newTokenKeys(t)
+	v, err := NewTokenVerifier(k.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	v.Now = func() time.Time { return now }
+	c := k.claims(Repository("team/a", Pull))
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(20 * time.Second))
+	tok := sign(t, jwt.SigningMethodES256, k.ec, c, nil)
+	for i := range 2 {
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatalf("verify %d: %v", i, err)
+		}
+	}
+	if _, err := v.Verify(tok[:len(tok)-2] + "AA"); err == nil {
+		t.Fatal("a changed signature passed")
+	}
+	now = now.Add(20*time.Second + leeway + time.Second)
+	if _, err := v.Verify(tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("after exp: %v", err)
 	}
 }
 
