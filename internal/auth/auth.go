@@ -12,8 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,14 +208,20 @@ func detail(need []Access) any {
 	return need
 }
 
-// clientAddr is the host of the peer address: the unit of the failed-login
-// limit (proxies' X-Forwarded-For is not trusted).
+// clientAddr is the unit of the failed-login limit: the peer's IPv4
+// address, or its IPv6 /64 (one host commonly holds a whole /64). Proxies'
+// X-Forwarded-For is not trusted.
 func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip := ap.Addr().Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // quote renders s as an RFC 7235 quoted-string.

@@ -129,6 +129,19 @@ func TestAuthorizeFailedLoginLimit(t *testing.T) {
 	if got := outcome(a.Authorize(other)); got != "ok alice" {
 		t.Fatalf("other address: %s", got)
 	}
+	// IPv6 addresses count per /64; an IPv4-mapped address is its IPv4.
+	for _, addr := range []string{"[2001:db8:0:1::1]:1", "[2001:db8:0:1::2]:1", "[2001:db8:0:1:ffff::3]:1"} {
+		r := req(wrong)
+		r.RemoteAddr = addr
+		a.Authorize(r)
+	}
+	for _, addr := range []string{"[2001:db8:0:1::99]:1", "[::ffff:192.0.2.1]:80"} {
+		r := req(basicHdr("alice", "alicepw"))
+		r.RemoteAddr = addr
+		if got := outcome(a.Authorize(r)); !strings.HasPrefix(got, "Too Many Requests") {
+			t.Fatalf("%s: %s, want 429", addr, got)
+		}
+	}
 	if got := outcome(a.Authorize(req(""))); !strings.HasPrefix(got, "Unauthorized") {
 		t.Fatalf("no credentials while limited: %s", got)
 	}

@@ -24,6 +24,9 @@ type HTPasswd struct {
 	log  *slog.Logger
 	// CheckEvery bounds how often the file is stat'ed for changes.
 	CheckEvery time.Duration
+	// Settle: a file modified less than this ago is still being written;
+	// it is read at a later check.
+	Settle time.Duration
 
 	mu      sync.Mutex
 	users   map[string][]byte // name -> bcrypt hash
@@ -59,7 +62,7 @@ func OpenHTPasswd(path string, log *slog.Logger) (*HTPasswd, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &HTPasswd{path: path, log: log, CheckEvery: time.Second, cache: map[[32]byte]cached{}}
+	h := &HTPasswd{path: path, log: log, CheckEvery: time.Second, Settle: 100 * time.Millisecond, cache: map[[32]byte]cached{}}
 	rand.Read(h.key[:])
 	st, err := os.Stat(path)
 	if err != nil {
@@ -91,7 +94,8 @@ func (h *HTPasswd) set(users map[string][]byte, stamp fileStamp) {
 }
 
 // reload re-reads the file if it changed since last read. A file that does
-// not parse keeps the previous users (and is logged).
+// not parse, or holds no users (caught while being rewritten), keeps the
+// previous users (and is logged).
 func (h *HTPasswd) reload() {
 	if time.Since(h.checked) < h.CheckEvery {
 		return
@@ -103,6 +107,10 @@ func (h *HTPasswd) reload() {
 		return
 	}
 	if stampOf(st) == h.stamp {
+		return
+	}
+	if time.Since(st.ModTime()) < h.Settle {
+		h.checked = time.Time{} // look again at the next request
 		return
 	}
 	users, err := readHTPasswd(h.path)
@@ -185,6 +193,9 @@ func parseHTPasswd(path string, data []byte) (map[string][]byte, error) {
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", path, err))
+	}
+	if len(users) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%s: no users", path))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("htpasswd: %w", errors.Join(errs...))

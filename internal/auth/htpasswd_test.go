@@ -37,6 +37,7 @@ func TestParseHTPasswd(t *testing.T) {
 		{"malformed bcrypt", "carol:$2a$10$short\n", nil, "malformed bcrypt hash"},
 		{"no colon", "alice\n", nil, ":1: not a user:hash line"},
 		{"twice", "alice:" + alice + "\nalice:" + alice + "\n", nil, `:2: user "alice" appears twice`},
+		{"empty", "# nobody\n", nil, "f: no users"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			users, err := parseHTPasswd("f", []byte(tc.file))
@@ -75,7 +76,7 @@ func TestHTPasswdVerifyAndReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.CheckEvery = 0
+	h.CheckEvery, h.Settle = 0, 0
 	check := func(user, pass string, want bool) {
 		t.Helper()
 		for range 2 { // the second goes through the cache when it succeeded
@@ -105,6 +106,16 @@ func TestHTPasswdVerifyAndReload(t *testing.T) {
 	write("alice:$apr1$x$y")
 	check("alice", "newpw", true)
 
+	// A file modified just now may be half written: read at a later check.
+	time.Sleep(10 * time.Millisecond)
+	write("zed:" + hashOf(t, "zedpw"))
+	h.Settle = time.Hour
+	check("zed", "zedpw", false)
+	check("alice", "newpw", true)
+	h.Settle = 0
+	check("zed", "zedpw", true)
+
+	write("alice:$apr1$x$y")
 	if _, err := OpenHTPasswd(path, nil); err == nil || !strings.Contains(err.Error(), "only bcrypt") {
 		t.Fatalf("open of a non-bcrypt file: %v", err)
 	}
@@ -139,5 +150,47 @@ func TestHTPasswdTiming(t *testing.T) {
 	t.Logf("wrong password: known user %v, unknown user %v", known, unknown)
 	if unknown < known/3 {
 		t.Fatalf("unknown user answered in %v, known in %v: timing reveals users", unknown, known)
+	}
+}
+
+// TestHTPasswdConcurrent verifies from several goroutines while the file
+// changes (run with -race).
+func TestHTPasswdConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	alice := "alice:" + hashOf(t, "alicepw") + "\n"
+	os.WriteFile(path, []byte(alice), 0o600)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0 // read even files being written
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if !h.Verify("alice", "alicepw") {
+					errs <- fmt.Errorf("goroutine %d, try %d: alice refused", g, i)
+					return
+				}
+				h.Verify("bob", "x")
+			}
+		}()
+	}
+	for i := range 20 {
+		os.WriteFile(path, []byte(alice+fmt.Sprintf("u%d:", i)+hashOf(t, "x")+"\n"), 0o600)
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
