@@ -116,6 +116,9 @@ func New(c config.Auth, log *slog.Logger) (*Authorizer, error) {
 			return nil, err
 		}
 		a.v = &basic{realm: c.HTPasswd.Realm, users: h, rules: rules, anonymousPull: c.AnonymousPull}
+		if len(c.Access) == 0 {
+			log.Warn("auth.access has no rules: users can log in but not pull, push or delete (default deny)")
+		}
 	case c.Token.Realm != "":
 		tv, err := NewTokenVerifier(c.Token)
 		if err != nil {

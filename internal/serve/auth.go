@@ -18,7 +18,7 @@ type Authorizer interface {
 // grant in rt. GET/HEAD pull; PUT push (and pull, as the token spec pairs
 // them); DELETE delete; upload sessions are part of a push, whatever the
 // method (their ids are capabilities of the pusher).
-func (s *Server) authorize(r *http.Request, rt *route) error {
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt *route) error {
 	if s.auth == nil {
 		return nil
 	}
@@ -44,7 +44,24 @@ func (s *Server) authorize(r *http.Request, rt *route) error {
 		return err
 	}
 	rt.grant = g
+	noteUser(w, g.Subject())
 	return nil
+}
+
+// noteUser tells the request log (WithRequestLog, wherever it is in the
+// chain of writers) who the caller is.
+func noteUser(w http.ResponseWriter, user string) {
+	for user != "" {
+		if n, ok := w.(interface{ setUser(string) }); ok {
+			n.setUser(user)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 // may reports whether the caller may do a (always, without authentication).

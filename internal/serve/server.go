@@ -103,7 +103,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		s.writeError(w, r, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, rt.kind))
 		return
 	}
-	if err := s.authorize(r, &rt); err != nil {
+	if err := s.authorize(w, r, &rt); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
