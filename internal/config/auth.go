@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"time"
 )
@@ -78,6 +79,9 @@ func (a Auth) validate() error {
 		t := a.Token
 		if t.Service == "" || t.Issuer == "" || t.RootCertBundle == "" {
 			errs = append(errs, errors.New("auth.token needs service, issuer and rootcertbundle with realm"))
+		}
+		if u, err := url.Parse(t.Realm); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("auth.token.realm %q: want an http(s) URL", t.Realm))
 		}
 		if len(a.Access) > 0 || len(a.Groups) > 0 {
 			errs = append(errs, errors.New("auth.access and auth.groups apply to the htpasswd mode; with auth.token the token's access claim decides"))

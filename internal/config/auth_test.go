@@ -68,6 +68,8 @@ func TestAuthConfig(t *testing.T) {
 		{name: "unknown auth key", yaml: "auth:\n  htpassword:\n    path: /h\n", wantErr: "unknown key(s) auth.htpassword.path"},
 		{name: "bad JSON in the environment", env: map[string]string{"DFSREG_AUTH_HTPASSWD_PATH": "/h", "DFSREG_AUTH_ACCESS": "team/*=alice"}, wantErr: "JSON list"},
 		{name: "both modes", env: map[string]string{"DFSREG_AUTH_HTPASSWD_PATH": "/h", "DFSREG_AUTH_TOKEN_REALM": "http://x"}, wantErr: "not both"},
+		{name: "token realm not a URL", env: map[string]string{"DFSREG_AUTH_TOKEN_REALM": "auth.example.com/token", "DFSREG_AUTH_TOKEN_SERVICE": "s",
+			"DFSREG_AUTH_TOKEN_ISSUER": "i", "DFSREG_AUTH_TOKEN_ROOTCERTBUNDLE": "/k"}, wantErr: `auth.token.realm "auth.example.com/token": want an http(s) URL`},
 		{name: "token without service", env: map[string]string{"DFSREG_AUTH_TOKEN_REALM": "http://x"}, wantErr: "needs service, issuer and rootcertbundle"},
 		{name: "rules without auth", yaml: "auth:\n  anonymous_pull: true\n", wantErr: "need auth.htpasswd.path or auth.token.realm"},
 		{name: "no failed-login budget", env: map[string]string{"DFSREG_AUTH_FAILED_LOGINS_MAX": "0"}, wantErr: "failed_logins"},
