@@ -139,7 +139,6 @@ func (a *Authorizer) Mode() string { return a.v.scheme() }
 // caller's grant, or the error to answer: 401 UNAUTHORIZED with a challenge,
 // 403 DENIED, 429 TOOMANYREQUESTS.
 func (a *Authorizer) Authorize(r *http.Request, need ...Access) (Grant, error) {
-	var g Grant
 	hdr := r.Header.Get("Authorization")
 	if hdr == "" {
 		anon := anonymous{pull: a.anonymousPull}
