@@ -125,6 +125,8 @@ func TestScripts(t *testing.T) {
 			"sigterm":       cmdSigterm,
 			"needdocker":    cmdNeedDocker,
 			"dockercleanup": cmdDockerCleanup,
+			"htpasswd":      cmdHtpasswd,
+			"tokenserver":   cmdTokenServer,
 		},
 	})
 }
@@ -199,7 +201,8 @@ func baseURL(s string) string {
 	return strings.TrimSuffix(s, "/")
 }
 
-// waitreg URL: poll GET URL/v2/ until it answers 200, for at most 20 s.
+// waitreg URL: poll GET URL/v2/ until it answers 200 (or 401: auth is on),
+// for at most 20 s.
 func cmdWaitreg(ts *testscript.TestScript, neg bool, args []string) {
 	noNeg(ts, neg, "waitreg")
 	if len(args) != 1 {
@@ -214,7 +217,7 @@ func cmdWaitreg(ts *testscript.TestScript, neg bool, args []string) {
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return
 			}
 			last = resp.Status

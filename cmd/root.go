@@ -77,6 +77,7 @@ func addConfigFlags(cmd *cobra.Command, keys ...string) *configFlags {
 		"log.level":  {"log-level", "log level: debug, info, warn, error", def.Log.Level},
 		"log.format": {"log-format", "log format: text or json", def.Log.Format},
 	}
+	help["auth.htpasswd.path"] = struct{ flag, usage, value string }{"htpasswd", "htpasswd file (bcrypt): require HTTP Basic authentication (" + config.EnvName("auth.htpasswd.path") + ")", ""}
 	for _, k := range keys {
 		h := help[k]
 		fs.String(h.flag, h.value, h.usage)

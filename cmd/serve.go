@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dfsreg/dfsreg/internal/auth"
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/gc"
 	"github.com/dfsreg/dfsreg/internal/serve"
@@ -36,7 +37,7 @@ file whose keys are those of "dfsreg config" (unknown keys are errors).`,
 			return runServe(cmd.Context(), c, cmd)
 		},
 	}
-	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format")
+	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format", "auth.htpasswd.path")
 	return cmd
 }
 
@@ -47,7 +48,16 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 		return err
 	}
 	defer st.Close()
-	api := serve.New(st, serve.Options{Logger: log})
+	opts := serve.Options{Logger: log}
+	if c.Auth.Enabled() {
+		a, err := auth.New(c.Auth, log)
+		if err != nil {
+			return err
+		}
+		opts.Authorizer = a
+		log.Info("authentication on", "scheme", a.Mode(), "anonymous_pull", c.Auth.AnonymousPull)
+	}
+	api := serve.New(st, opts)
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

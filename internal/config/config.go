@@ -31,6 +31,7 @@ type Config struct {
 	Storage Storage `mapstructure:"storage"`
 	Uploads Uploads `mapstructure:"uploads"`
 	GC      GC      `mapstructure:"gc"`
+	Auth    Auth    `mapstructure:"auth"`
 }
 
 // GC configures garbage collection, by `dfsreg gc` and on a schedule in serve.
@@ -109,6 +110,7 @@ func Defaults() Config {
 		Storage: Storage{Backend: "filesystem", Storj: Storj{PartSize: 64 << 20}, IPFS: IPFS{CacheSize: 10 << 30}},
 		Uploads: Uploads{Expiry: 24 * time.Hour},
 		GC:      GC{Grace: time.Hour, Retention: 24 * time.Hour},
+		Auth:    Auth{HTPasswd: HTPasswd{Realm: "dfsreg"}, FailedLogins: FailedLogins{Max: 20, Window: time.Minute}},
 	}
 }
 
@@ -150,7 +152,7 @@ func Load(file string, flags map[string]*pflag.Flag) (*Config, error) {
 	}
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc())))
+		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc(), jsonListHook)))
 	if err != nil {
 		return nil, fmt.Errorf("config%s: %w", where(file), err)
 	}
@@ -232,6 +234,7 @@ func (c *Config) Validate() error {
 	if c.Uploads.Expiry <= 0 {
 		errs = append(errs, errors.New("uploads.expiry must be positive"))
 	}
+	errs = append(errs, c.Auth.validate())
 	return errors.Join(errs...)
 }
 

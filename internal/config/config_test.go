@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestLoad(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", check: func(t *testing.T, c *Config) {
-			if *c != Defaults() {
+			if !reflect.DeepEqual(*c, Defaults()) {
 				t.Fatalf("got %+v, want the defaults %+v", *c, Defaults())
 			}
 		}},

@@ -19,3 +19,15 @@ func TestBattery(t *testing.T) {
 		return st
 	})
 }
+
+// TestAuthBattery runs the authentication rows over the filesystem backend.
+func TestAuthBattery(t *testing.T) {
+	servetest.RunAuthBattery(t, func(t *testing.T) *store.Store {
+		st, err := store.Open(context.Background(), store.Options{Root: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}

@@ -63,12 +63,12 @@ func (s *Server) tags(w http.ResponseWriter, r *http.Request, rt route) error {
 	}{rt.name, tags})
 }
 
-func (s *Server) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
+func (s *Server) catalog(w http.ResponseWriter, r *http.Request, rt route) error {
 	n, last, err := pageArgs(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	repos, more, err := s.store.Catalog(r.Context(), last, n)
+	repos, more, err := s.visibleRepos(r, rt.grant, last, n)
 	if err != nil {
 		return err
 	}

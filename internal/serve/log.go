@@ -19,6 +19,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	user   string // the authenticated caller, for the log
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -54,6 +55,8 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+func (w *statusWriter) setUser(u string) { w.user = u }
+
 // WithRequestLog logs every request with log/slog: method, path, status,
 // bytes, duration and a request id (X-Request-Id, echoed or generated).
 func WithRequestLog(log *slog.Logger, next http.Handler) http.Handler {
@@ -72,9 +75,12 @@ func WithRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		if sw.status >= 500 {
 			level = slog.LevelError
 		}
-		log.LogAttrs(r.Context(), level, "request",
-			slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		attrs := []slog.Attr{slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Int64("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr)}
+		if sw.user != "" {
+			attrs = append(attrs, slog.String("user", sw.user))
+		}
+		log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }

@@ -3,6 +3,7 @@ package serve
 import (
 	"strings"
 
+	"github.com/dfsreg/dfsreg/internal/auth"
 	"github.com/dfsreg/dfsreg/internal/oci"
 )
 
@@ -29,6 +30,8 @@ type route struct {
 	kind endpoint
 	name string
 	arg  string
+	// grant is what the caller may do (nil: no authentication configured).
+	grant auth.Grant
 }
 
 // maxPath bounds what is parsed at all: a name of 255 and a reference.

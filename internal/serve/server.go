@@ -20,6 +20,9 @@ import (
 // Options configure a Server.
 type Options struct {
 	Logger *slog.Logger
+	// Authorizer, when set, authenticates every request and checks what it
+	// needs (see auth.go); nil serves everyone everything.
+	Authorizer Authorizer
 }
 
 // Server is the registry's HTTP API.
@@ -27,11 +30,12 @@ type Server struct {
 	store  *store.Store
 	log    *slog.Logger
 	router *httprouter.Router
+	auth   Authorizer
 }
 
 // New returns the API over st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, log: opts.Logger}
+	s := &Server{store: st, log: opts.Logger, auth: opts.Authorizer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -99,6 +103,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		s.writeError(w, r, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, rt.kind))
 		return
 	}
+	if err := s.authorize(w, r, &rt); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &bodyReader{ReadCloser: r.Body}
 	}
@@ -126,6 +134,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Del("Content-Length")
 	h.Del("Docker-Content-Digest")
 	h.Del("Cache-Control") // set for the blob, not for an error about it (416)
+	var rh interface{ ResponseHeader() http.Header }
+	if errors.As(err, &rh) { // WWW-Authenticate of a 401, Retry-After of a 429
+		for k, v := range rh.ResponseHeader() {
+			h[k] = v
+		}
+	}
 	w.WriteHeader(oe.Status)
 	if r.Method != http.MethodHead {
 		w.Write(body)

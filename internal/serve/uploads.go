@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dfsreg/dfsreg/internal/auth"
 	"github.com/dfsreg/dfsreg/internal/oci"
 )
 
@@ -30,8 +31,9 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 			return err
 		}
 		// Without "from" dfsreg does not look for the blob elsewhere: that
-		// would reveal content of repositories the client did not name.
-		if from := q.Get("from"); from != "" {
+		// would reveal content of repositories the client did not name; nor
+		// from a repository the caller may not pull.
+		if from := q.Get("from"); from != "" && rt.may(auth.Repository(from, auth.Pull)) {
 			ok, err := s.store.MountBlob(ctx, from, rt.name, d)
 			if err != nil {
 				return err

@@ -1,0 +1,196 @@
+package auth
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func hashOf(t *testing.T, pass string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func TestParseHTPasswd(t *testing.T) {
+	alice := hashOf(t, "alicepw")
+	// htpasswd -B writes $2y$: same algorithm.
+	bobY := "$2y$" + strings.TrimPrefix(hashOf(t, "bobpw"), "$2a$")
+	for _, tc := range []struct {
+		name, file string
+		users      []string
+		err        string
+	}{
+		{"bcrypt", "# comment\nalice:" + alice + "\n\nbob:" + bobY + "\n", []string{"alice", "bob"}, ""},
+		{"apr1", "alice:" + alice + "\nbob:$apr1$x$y\n", nil, `:2: user "bob": the hash is Apache MD5 ($apr1$); only bcrypt is accepted`},
+		{"sha", "carol:{SHA}abc=\n", nil, "SHA-1 ({SHA})"},
+		{"crypt", "carol:abJnggxhB/yWI\n", nil, "plain text or crypt(3)"},
+		{"sha-crypt", "carol:$6$salt$x\n", nil, "SHA-crypt"},
+		{"malformed bcrypt", "carol:$2a$10$short\n", nil, "malformed bcrypt hash"},
+		{"no colon", "alice\n", nil, ":1: not a user:hash line"},
+		{"twice", "alice:" + alice + "\nalice:" + alice + "\n", nil, `:2: user "alice" appears twice`},
+		{"empty", "# nobody\n", nil, "f: no users"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			users, err := parseHTPasswd("f", []byte(tc.file))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(users) != len(tc.users) {
+				t.Fatalf("users %v", users)
+			}
+			for _, u := range tc.users {
+				if users[u] == nil {
+					t.Errorf("no %s", u)
+				}
+			}
+		})
+	}
+}
+
+func TestHTPasswdVerifyAndReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	write := func(lines ...string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	y := "$2y$" + strings.TrimPrefix(hashOf(t, "bobpw"), "$2a$")
+	write("alice:"+hashOf(t, "alicepw"), "bob:"+y)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0
+	check := func(user, pass string, want bool) {
+		t.Helper()
+		for range 2 { // the second goes through the cache when it succeeded
+			if got := h.Verify(user, pass); got != want {
+				t.Fatalf("Verify(%s, %s) = %v, want %v", user, pass, got, want)
+			}
+		}
+	}
+	check("alice", "alicepw", true)
+	check("bob", "bobpw", true)
+	check("alice", "bobpw", false)
+	check("alice", "", false)
+	check("nobody", "alicepw", false)
+	check("Alice", "alicepw", false)
+
+	// A change is picked up: alice's password changes, carol arrives, and
+	// the cached success of alice's old password does not survive it.
+	time.Sleep(10 * time.Millisecond) // a distinct modification time
+	write("alice:"+hashOf(t, "newpw"), "carol:"+hashOf(t, "carolpw"))
+	check("alice", "alicepw", false)
+	check("alice", "newpw", true)
+	check("carol", "carolpw", true)
+	check("bob", "bobpw", false)
+
+	// A file that no longer loads keeps the previous users.
+	time.Sleep(10 * time.Millisecond)
+	write("alice:$apr1$x$y")
+	check("alice", "newpw", true)
+
+	// A file modified just now may be half written: read at a later check.
+	time.Sleep(10 * time.Millisecond)
+	write("zed:" + hashOf(t, "zedpw"))
+	h.Settle = time.Hour
+	check("zed", "zedpw", false)
+	check("alice", "newpw", true)
+	h.Settle = 0
+	check("zed", "zedpw", true)
+
+	write("alice:$apr1$x$y")
+	if _, err := OpenHTPasswd(path, nil); err == nil || !strings.Contains(err.Error(), "only bcrypt") {
+		t.Fatalf("open of a non-bcrypt file: %v", err)
+	}
+	if _, err := OpenHTPasswd(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
+		t.Fatal("open of a missing file succeeded")
+	}
+}
+
+// TestHTPasswdTiming checks that an unknown user costs a bcrypt comparison
+// like a known one (so timing does not reveal which users exist).
+func TestHTPasswdTiming(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("alice:"+string(hash)+"\n"), 0o600)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	measure := func(user string) time.Duration {
+		best := time.Hour
+		for i := range 5 {
+			start := time.Now()
+			h.Verify(user, fmt.Sprint("wrong", i))
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	known, unknown := measure("alice"), measure("mallory")
+	t.Logf("wrong password: known user %v, unknown user %v", known, unknown)
+	if unknown < known/3 {
+		t.Fatalf("unknown user answered in %v, known in %v: timing reveals users", unknown, known)
+	}
+}
+
+// TestHTPasswdConcurrent verifies from several goroutines while the file
+// changes (run with -race).
+func TestHTPasswdConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	alice := "alice:" + hashOf(t, "alicepw") + "\n"
+	os.WriteFile(path, []byte(alice), 0o600)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0 // read even files being written
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if !h.Verify("alice", "alicepw") {
+					errs <- fmt.Errorf("goroutine %d, try %d: alice refused", g, i)
+					return
+				}
+				h.Verify("bob", "x")
+			}
+		}()
+	}
+	for i := range 20 {
+		os.WriteFile(path, []byte(alice+fmt.Sprintf("u%d:", i)+hashOf(t, "x")+"\n"), 0o600)
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
