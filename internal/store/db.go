@@ -197,9 +197,17 @@ func openDB(path string) (*db, error) {
 		q.Add("_pragma", p)
 	}
 	dsn := "file:" + filepath.ToSlash(path) + "?" + q.Encode()
-	// Checkpoints run in the background (checkpointer), not inside the
-	// commit of whichever write happens to cross the threshold.
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(1000)")
+	// Statement and savepoint journals stay in memory (temp_store): every
+	// batched write is a savepoint and every multi-row insert would
+	// otherwise write a temporary file.
+	// Checkpoints mostly run in the background (checkpointer); under a
+	// steady stream of writes that one never catches up with the end of
+	// the WAL, which then grows without bound and every sync also has to
+	// flush its new size. The writer therefore checkpoints too once the
+	// WAL passes 1000 pages: with no write beside it that checkpoint
+	// completes, and the next commit rewrites the WAL from its start, in
+	// place.
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(1000)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, err
 	}
