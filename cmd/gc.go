@@ -16,6 +16,7 @@ import (
 
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/gc"
+	"github.com/dfsreg/dfsreg/internal/inspect"
 	"github.com/dfsreg/dfsreg/internal/store"
 )
 
@@ -138,7 +139,7 @@ func renderGCReport(w io.Writer, r *gc.Report) {
 		mode = "untagged manifests older than " + r.Retention.String() + " collected"
 	}
 	title := fmt.Sprintf("dfsreg gc%s: %s %s (grace %s; %s)", map[bool]string{true: " (dry run)"}[r.DryRun], verb,
-		humanBytes(r.Totals.BlobBytes), r.Grace, mode)
+		inspect.HumanBytes(r.Totals.BlobBytes), r.Grace, mode)
 	fmt.Fprintln(w, bold.Render(title))
 
 	rows := [][]string{}
@@ -227,7 +228,7 @@ func gcRow(name string, r gc.RepoReport) []string {
 		strconv.Itoa(r.Partitions),
 		countBytes(r.Links, r.LinkBytes),
 		strconv.Itoa(r.Blobs),
-		humanBytes(r.BlobBytes),
+		inspect.HumanBytes(r.BlobBytes),
 	}
 }
 
@@ -235,7 +236,7 @@ func countBytes(n int, b int64) string {
 	if n == 0 {
 		return "0"
 	}
-	return fmt.Sprintf("%d (%s)", n, humanBytes(b))
+	return fmt.Sprintf("%d (%s)", n, inspect.HumanBytes(b))
 }
 
 func round(d time.Duration) time.Duration {

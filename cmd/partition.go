@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dfsreg/dfsreg/internal/flatten"
+	"github.com/dfsreg/dfsreg/internal/inspect"
 	"github.com/dfsreg/dfsreg/internal/oci"
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
 	"github.com/dfsreg/dfsreg/internal/partition"
@@ -297,45 +298,30 @@ func printOffline(w io.Writer, r *offlineResult) {
 	fmt.Fprintf(w, "%s: %s of %s\n", r.Input, what, r.Source)
 	fmt.Fprintf(w, "digest      %s\n", r.Digest)
 	fmt.Fprintf(w, "media type  %s\n", r.MediaType)
-	fmt.Fprintf(w, "size        %s\n", humanBytes(r.Size))
+	fmt.Fprintf(w, "size        %s\n", inspect.HumanBytes(r.Size))
 	for _, m := range r.Manifests {
 		p := m.Platform
 		if p == "" {
 			p = "(no platform)"
 		}
-		fmt.Fprintf(w, "%s  manifest %s (%s)", p, m.Digest, humanBytes(m.Size))
+		fmt.Fprintf(w, "%s  manifest %s (%s)", p, m.Digest, inspect.HumanBytes(m.Size))
 		if m.Config.Digest != "" {
-			fmt.Fprintf(w, "  config %s (%s)", m.Config.Digest, humanBytes(m.Config.Size))
+			fmt.Fprintf(w, "  config %s (%s)", m.Config.Digest, inspect.HumanBytes(m.Config.Size))
 		}
 		fmt.Fprintln(w)
 		for i, l := range m.Layers {
-			fmt.Fprintf(w, "  %2d  %s  %9s  %s\n", i+1, l.Digest, humanBytes(l.Size), l.MediaType)
+			fmt.Fprintf(w, "  %2d  %s  %9s  %s\n", i+1, l.Digest, inspect.HumanBytes(l.Size), l.MediaType)
 		}
-		fmt.Fprintf(w, "      %d layers, %s\n", len(m.Layers), humanBytes(m.LayersSize))
+		fmt.Fprintf(w, "      %d layers, %s\n", len(m.Layers), inspect.HumanBytes(m.LayersSize))
 	}
 	if l := r.Layout; l != nil {
 		name := ""
 		if l.Name != "" {
 			name = " as " + l.Name
 		}
-		fmt.Fprintf(w, "wrote OCI layout %s%s: %d objects, %s (%d new)\n", l.Dir, name, l.Blobs, humanBytes(l.Bytes), l.Written)
+		fmt.Fprintf(w, "wrote OCI layout %s%s: %d objects, %s (%d new)\n", l.Dir, name, l.Blobs, inspect.HumanBytes(l.Bytes), l.Written)
 	}
 	if r.Tag != "" {
 		fmt.Fprintf(w, "tagged %s -> %s\n", r.Tag, r.Digest)
 	}
-}
-
-// humanBytes formats n bytes in binary units.
-func humanBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	f := float64(n)
-	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		f /= 1024
-		if f < 1024 {
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-	}
-	return fmt.Sprintf("%.1f PiB", f/1024)
 }
