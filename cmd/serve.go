@@ -3,9 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -13,6 +11,8 @@ import (
 
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/gc"
+	"github.com/dfsreg/dfsreg/internal/health"
+	"github.com/dfsreg/dfsreg/internal/metrics"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
 )
@@ -42,24 +42,35 @@ file whose keys are those of "dfsreg config" (unknown keys are errors).`,
 
 func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	log := newLogger(cmd.ErrOrStderr(), c)
-	st, err := openStore(ctx, c)
+	var mx *metrics.Metrics
+	var wrap func(store.Backend) store.Backend
+	sopts := serve.Options{Logger: log, Limits: serveLimits(c)}
+	if c.Metrics.Enabled {
+		mx = metrics.New()
+		wrap, sopts.Observer = mx.WrapBackend, mx
+	}
+	st, err := openStoreWith(ctx, c, wrap)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	api := serve.New(st, serve.Options{Logger: log})
-	ln, err := net.Listen("tcp", c.Addr)
+	hopts := health.Options{Ready: st.Ping, OnNotReady: func(err error) { log.Warn("not ready", "err", err) }}
+	if mx != nil {
+		hopts.Metrics = mx.Handler()
+	}
+	handler := health.Handler(serve.WithRequestLog(log, serve.New(st, sopts)), hopts)
+	ln, err := openListener(c, log)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	srv := &http.Server{
-		Handler:           serve.WithRequestLog(log, api),
+		Handler:           handler,
 		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       c.HTTP.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    int(c.HTTP.MaxHeaderBytes),
 		ErrorLog:          nil,
 	}
-	log.Info("dfsreg serving", "addr", ln.Addr().String(), "root", c.Root, "backend", c.Storage.Backend)
+	logStartup(log, c, ln)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go expireUploads(ctx, st, c.Uploads.Expiry, log)
@@ -68,7 +79,7 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 		// Close runs after this).
 		gctx, stopGC := context.WithCancel(ctx)
 		gcDone := make(chan struct{})
-		go func() { defer close(gcDone); collectGarbage(gctx, st, c, log) }()
+		go func() { defer close(gcDone); collectGarbage(gctx, st, c, log, mx) }()
 		defer func() { stopGC(); <-gcDone }()
 	}
 	select {
@@ -115,7 +126,7 @@ func expireUploads(ctx context.Context, st *store.Store, expiry time.Duration, l
 
 // collectGarbage runs the collection of `dfsreg gc` every gc.interval, with
 // the configuration's gc settings, beside the requests being served.
-func collectGarbage(ctx context.Context, st *store.Store, c *config.Config, log *slog.Logger) {
+func collectGarbage(ctx context.Context, st *store.Store, c *config.Config, log *slog.Logger, mx *metrics.Metrics) {
 	t := time.NewTicker(c.GC.Interval)
 	defer t.Stop()
 	opts := gcOptions(c)
@@ -126,9 +137,13 @@ func collectGarbage(ctx context.Context, st *store.Store, c *config.Config, log 
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			start := time.Now()
 			rep, err := gc.Run(ctx, st, opts)
 			if err != nil && ctx.Err() == nil {
 				log.Warn("gc failed", "err", err)
+			}
+			if mx != nil && ctx.Err() == nil {
+				mx.GCRun(time.Since(start), err)
 			}
 			if rep != nil && ctx.Err() == nil {
 				tot := rep.Totals

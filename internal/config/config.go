@@ -31,6 +31,9 @@ type Config struct {
 	Storage Storage `mapstructure:"storage"`
 	Uploads Uploads `mapstructure:"uploads"`
 	GC      GC      `mapstructure:"gc"`
+	TLS     TLS     `mapstructure:"tls"`
+	Metrics Metrics `mapstructure:"metrics"`
+	Limits  Limits  `mapstructure:"limits"`
 }
 
 // GC configures garbage collection, by `dfsreg gc` and on a schedule in serve.
@@ -60,6 +63,11 @@ type HTTP struct {
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// ShutdownTimeout is how long in-flight requests get on SIGTERM.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// BodyIdleTimeout cuts a request body that sends nothing for this long
+	// (a long upload that keeps sending is never cut).
+	BodyIdleTimeout time.Duration `mapstructure:"body_idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes ByteSize `mapstructure:"max_header_bytes"`
 }
 
 // Storage chooses the blob backend and configures it.
@@ -98,6 +106,32 @@ type Uploads struct {
 	Expiry time.Duration `mapstructure:"expiry"`
 }
 
+// TLS makes serve speak HTTPS. Certificate and key are re-read when their
+// files change; with ClientCAFile every client must present a certificate
+// signed by one of its CAs (mTLS).
+type TLS struct {
+	CertFile     string `mapstructure:"cert_file"`
+	KeyFile      string `mapstructure:"key_file"`
+	ClientCAFile string `mapstructure:"client_ca_file"`
+}
+
+// Metrics configures the Prometheus endpoint /metrics on the main listener.
+type Metrics struct {
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// Limits bound what clients can take from serve.
+type Limits struct {
+	// Rate is the sustained requests per second allowed per client IP
+	// (0: no rate limit); Burst the requests allowed at once.
+	Rate  float64 `mapstructure:"rate"`
+	Burst int     `mapstructure:"burst"`
+	// MaxUploads bounds the upload requests carrying a body at once.
+	MaxUploads int `mapstructure:"max_uploads"`
+	// MaxConnections bounds open client connections (0: unbounded).
+	MaxConnections int `mapstructure:"max_connections"`
+}
+
 // Defaults are the embedded defaults: serve on :5000 with the store in
 // ./dfsreg-data.
 func Defaults() Config {
@@ -105,10 +139,12 @@ func Defaults() Config {
 		Addr:    ":5000",
 		Root:    "dfsreg-data",
 		Log:     Log{Level: "info", Format: "text"},
-		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second},
+		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second, BodyIdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10},
 		Storage: Storage{Backend: "filesystem", Storj: Storj{PartSize: 64 << 20}, IPFS: IPFS{CacheSize: 10 << 30}},
 		Uploads: Uploads{Expiry: 24 * time.Hour},
 		GC:      GC{Grace: time.Hour, Retention: 24 * time.Hour},
+		Metrics: Metrics{Enabled: true},
+		Limits:  Limits{Burst: 100, MaxUploads: 128, MaxConnections: 4096},
 	}
 }
 
@@ -232,6 +268,7 @@ func (c *Config) Validate() error {
 	if c.Uploads.Expiry <= 0 {
 		errs = append(errs, errors.New("uploads.expiry must be positive"))
 	}
+	errs = append(errs, c.validateOps()...)
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,45 @@
+// Package listen opens serve's listener: TCP, a bound on open connections,
+// and TLS (certificate reloaded on change, optional client CA for mTLS).
+package listen
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+
+	"golang.org/x/net/netutil"
+)
+
+// Options configure Listen.
+type Options struct {
+	Addr string
+	// MaxConnections bounds connections open at once (0: unbounded):
+	// further clients wait in the kernel's accept queue.
+	MaxConnections int
+	// TLS, when set, makes the listener speak TLS.
+	TLS *tls.Config
+}
+
+// Listener is an open listener and the URL scheme it serves.
+type Listener struct {
+	net.Listener
+	Scheme string // "http" or "https"
+}
+
+// URL is the base URL of the listener (the address it is bound to).
+func (l *Listener) URL() string { return l.Scheme + "://" + l.Addr().String() }
+
+// Listen opens the listener o describes.
+func Listen(o Options) (*Listener, error) {
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if o.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, o.MaxConnections)
+	}
+	if o.TLS == nil {
+		return &Listener{Listener: ln, Scheme: "http"}, nil
+	}
+	return &Listener{Listener: tls.NewListener(ln, o.TLS), Scheme: "https"}, nil
+}

@@ -1,0 +1,115 @@
+package serve
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/dfsreg/dfsreg/internal/oci"
+	"github.com/dfsreg/dfsreg/internal/ratelimit"
+)
+
+// Limits bound what clients can take from the API. The zero value limits
+// nothing.
+type Limits struct {
+	// Rate is the sustained requests per second allowed per client IP
+	// (0: no limit); Burst how many may come at once.
+	Rate  float64
+	Burst int
+	// MaxUploads bounds the upload requests carrying a body (PATCH, PUT,
+	// POST ?digest=) served at once; more are answered 429 (0: no bound).
+	MaxUploads int
+	// BodyIdleTimeout cuts a request body that delivers nothing for this
+	// long. The deadline moves with every read, so a long upload that keeps
+	// sending is never cut (0: no deadline).
+	BodyIdleTimeout time.Duration
+}
+
+// limiter is the state of Limits in a Server.
+type limiter struct {
+	Limits
+	perClient *ratelimit.Limiter
+	uploads   atomic.Int64
+}
+
+func newLimiter(l Limits) *limiter {
+	return &limiter{Limits: l, perClient: ratelimit.New(l.Rate, l.Burst)}
+}
+
+// allowClient applies the per-client rate limit.
+func (l *limiter) allowClient(w http.ResponseWriter, r *http.Request) error {
+	ok, retry := l.perClient.Allow(ratelimit.ClientKey(r.RemoteAddr))
+	if ok {
+		return nil
+	}
+	secs := max(1, int(math.Ceil(retry.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return oci.Err(oci.CodeTooManyRequests, "too many requests from this client: retry in %ds", secs)
+}
+
+// isUpload reports whether r sends blob bytes.
+func isUpload(r *http.Request, rt route) bool {
+	switch {
+	case rt.kind == epUpload:
+		return r.Method == http.MethodPatch || r.Method == http.MethodPut
+	case rt.kind == epUploads && r.Method == http.MethodPost:
+		return r.URL.Query().Has("digest") || contentLength(r) > 0
+	}
+	return false
+}
+
+// admitUpload takes a place among the uploads in flight; release gives it
+// back.
+func (s *Server) admitUpload() (release func(), err error) {
+	l := s.limits
+	n := l.uploads.Add(1)
+	if l.MaxUploads > 0 && n > int64(l.MaxUploads) {
+		l.uploads.Add(-1)
+		return nil, oci.Err(oci.CodeTooManyRequests, "%d uploads in progress, the most this registry takes at once: retry later", l.MaxUploads)
+	}
+	if s.obs != nil {
+		s.obs.UploadsInFlight(int(n))
+	}
+	return func() {
+		n := l.uploads.Add(-1)
+		if s.obs != nil {
+			s.obs.UploadsInFlight(int(n))
+		}
+	}, nil
+}
+
+// idleDeadline moves the connection's read deadline idle past now before
+// each body read, and clears it at the end of the body (the server reads on
+// in the background then, and must not time out while the handler works).
+type idleDeadline struct {
+	rc       *http.ResponseController
+	idle     time.Duration
+	deadline time.Time
+	off      bool // the transport cannot set deadlines
+}
+
+func (d *idleDeadline) beforeRead() {
+	if d == nil || d.off {
+		return
+	}
+	now := time.Now()
+	// Moving the deadline costs a timer update: do it when a quarter of
+	// the idle time has gone by, not on every read.
+	if !d.deadline.IsZero() && d.deadline.Sub(now) > d.idle*3/4 {
+		return
+	}
+	d.deadline = now.Add(d.idle)
+	if err := d.rc.SetReadDeadline(d.deadline); err != nil {
+		d.off = true
+	}
+}
+
+func (d *idleDeadline) done() {
+	if d == nil || d.off || d.deadline.IsZero() {
+		return
+	}
+	d.rc.SetReadDeadline(time.Time{})
+	d.deadline = time.Time{}
+}
