@@ -80,9 +80,22 @@ func (s *Server) admitUpload() (release func(), err error) {
 	}, nil
 }
 
+// wrapBody puts r's body, if any, in a bodyReader with the idle deadline.
+func (s *Server) wrapBody(w http.ResponseWriter, r *http.Request) *bodyReader {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	body := &bodyReader{ReadCloser: r.Body}
+	if idle := s.limits.BodyIdleTimeout; idle > 0 {
+		body.idle = &idleDeadline{rc: http.NewResponseController(w), idle: idle}
+	}
+	r.Body = body
+	return body
+}
+
 // idleDeadline moves the connection's read deadline idle past now before
-// each body read, and clears it at the end of the body (the server reads on
-// in the background then, and must not time out while the handler works).
+// each body read. (At the end of the body net/http clears the deadline for
+// its background read, so a handler working on after it is not cut.)
 type idleDeadline struct {
 	rc       *http.ResponseController
 	idle     time.Duration
@@ -104,12 +117,4 @@ func (d *idleDeadline) beforeRead() {
 	if err := d.rc.SetReadDeadline(d.deadline); err != nil {
 		d.off = true
 	}
-}
-
-func (d *idleDeadline) done() {
-	if d == nil || d.off || d.deadline.IsZero() {
-		return
-	}
-	d.rc.SetReadDeadline(time.Time{})
-	d.deadline = time.Time{}
 }

@@ -118,15 +118,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		s.writeError(w, r, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, rt.kind))
 		return
 	}
-	var body *bodyReader
-	if r.Body != nil && r.Body != http.NoBody {
-		body = &bodyReader{ReadCloser: r.Body}
-		if idle := s.limits.BodyIdleTimeout; idle > 0 {
-			body.idle = &idleDeadline{rc: http.NewResponseController(w), idle: idle}
-		}
-		r.Body = body
-	}
-	noteRoute(r, rt, body)
+	noteRoute(r, rt, s.wrapBody(w, r))
 	if isUpload(r, rt) {
 		release, err := s.admitUpload()
 		if err != nil {
@@ -184,8 +176,6 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		err = oci.Err(oci.CodeSizeInvalid, "the request body ended after %d bytes, short of its declared length", b.n)
 	case errors.Is(err, os.ErrDeadlineExceeded) && b.idle != nil:
 		err = oci.Err(oci.CodeBlobUploadInvalid, "the request body sent nothing for %s", b.idle.idle).WithStatus(http.StatusRequestTimeout)
-	default:
-		b.idle.done()
 	}
 	return n, err
 }
