@@ -36,7 +36,7 @@ file whose keys are those of "dfsreg config" (unknown keys are errors).`,
 			return runServe(cmd.Context(), c, cmd)
 		},
 	}
-	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format")
+	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format", "tls.cert_file", "tls.key_file", "tls.client_ca_file")
 	return cmd
 }
 

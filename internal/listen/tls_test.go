@@ -1,15 +1,9 @@
 package listen
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -18,66 +12,27 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-var serial atomic.Int64
-
-func newCA(t *testing.T, name string) *testCA {
+func newCA(t *testing.T, name string) *testutil.CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testutil.NewCA(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return ca
 }
 
 // issue signs a leaf certificate; it returns the PEM of certificate and key.
-func (ca *testCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte, serialNo int64) {
+func issue(t *testing.T, ca *testutil.CA, cn string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte, serialNo int64) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	l, err := ca.Issue(cn, usage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serialNo = serial.Add(1)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serialNo),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), serialNo
+	return l.CertPEM, l.KeyPEM, l.Serial
 }
 
 func write(t *testing.T, path string, b []byte) {
@@ -130,7 +85,7 @@ func TestTLSServesAndReloads(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCA(t, "dfsreg test CA")
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	c1, k1, s1 := ca.issue(t, "dfsreg", x509.ExtKeyUsageServerAuth)
+	c1, k1, s1 := issue(t, ca, "dfsreg", x509.ExtKeyUsageServerAuth)
 	write(t, certFile, c1)
 	write(t, keyFile, k1)
 	var reloadErrs atomic.Int32
@@ -143,7 +98,7 @@ func TestTLSServesAndReloads(t *testing.T) {
 		t.Fatalf("listener URL %s", ln.URL())
 	}
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 	hc := client(roots)
 	body, got, err := get(hc, ln.URL()+"/")
 	if err != nil {
@@ -166,7 +121,7 @@ func TestTLSServesAndReloads(t *testing.T) {
 
 	// A half-replaced pair (new cert, old key) is not taken: the old
 	// certificate stays in use and the failure is reported.
-	c2, k2, s2 := ca.issue(t, "dfsreg", x509.ExtKeyUsageServerAuth)
+	c2, k2, s2 := issue(t, ca, "dfsreg", x509.ExtKeyUsageServerAuth)
 	time.Sleep(checkEvery + 50*time.Millisecond)
 	write(t, certFile, c2)
 	if _, got, err = get(hc, ln.URL()+"/"); err != nil || got != s1 {
@@ -194,19 +149,19 @@ func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	serverCA, clientCA, otherCA := newCA(t, "server CA"), newCA(t, "client CA"), newCA(t, "other CA")
 	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "clients.pem")
-	c, k, _ := serverCA.issue(t, "dfsreg", x509.ExtKeyUsageServerAuth)
+	c, k, _ := issue(t, serverCA, "dfsreg", x509.ExtKeyUsageServerAuth)
 	write(t, certFile, c)
 	write(t, keyFile, k)
-	write(t, caFile, clientCA.pem)
+	write(t, caFile, clientCA.PEM)
 	tc, err := TLSConfig(TLSFiles{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln := serveTLS(t, tc)
 	roots := x509.NewCertPool()
-	roots.AddCert(serverCA.cert)
-	pair := func(ca *testCA, usage x509.ExtKeyUsage) tls.Certificate {
-		cp, kp, _ := ca.issue(t, "client", usage)
+	roots.AddCert(serverCA.Cert)
+	pair := func(ca *testutil.CA, usage x509.ExtKeyUsage) tls.Certificate {
+		cp, kp, _ := issue(t, ca, "client", usage)
 		cert, err := tls.X509KeyPair(cp, kp)
 		if err != nil {
 			t.Fatal(err)
@@ -238,7 +193,7 @@ func TestMutualTLS(t *testing.T) {
 func TestTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCA(t, "CA")
-	c, k, _ := ca.issue(t, "dfsreg", x509.ExtKeyUsageServerAuth)
+	c, k, _ := issue(t, ca, "dfsreg", x509.ExtKeyUsageServerAuth)
 	certFile, keyFile, junk := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), filepath.Join(dir, "junk.pem")
 	write(t, certFile, c)
 	write(t, keyFile, k)
