@@ -11,7 +11,8 @@ import (
 
 // serveLimits are the API's limits from the configuration.
 func serveLimits(c *config.Config) serve.Limits {
-	return serve.Limits{Rate: c.Limits.Rate, Burst: c.Limits.Burst, MaxUploads: c.Limits.MaxUploads, BodyIdleTimeout: c.HTTP.BodyIdleTimeout}
+	return serve.Limits{Rate: c.Limits.Rate, Burst: c.Limits.Burst, MaxUploads: c.Limits.MaxUploads,
+		MaxManifestPuts: c.Limits.MaxManifestPuts, BodyIdleTimeout: c.HTTP.BodyIdleTimeout}
 }
 
 // openListener opens serve's listener: TLS when configured, connections

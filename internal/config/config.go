@@ -130,6 +130,9 @@ type Limits struct {
 	MaxUploads int `mapstructure:"max_uploads"`
 	// MaxConnections bounds open client connections (0: unbounded).
 	MaxConnections int `mapstructure:"max_connections"`
+	// MaxManifestPuts bounds manifest PUTs read at once (each holds up to
+	// 4 MiB in memory); more wait their turn.
+	MaxManifestPuts int `mapstructure:"max_manifest_puts"`
 }
 
 // Defaults are the embedded defaults: serve on :5000 with the store in
@@ -144,7 +147,7 @@ func Defaults() Config {
 		Uploads: Uploads{Expiry: 24 * time.Hour},
 		GC:      GC{Grace: time.Hour, Retention: 24 * time.Hour},
 		Metrics: Metrics{Enabled: true},
-		Limits:  Limits{Burst: 100, MaxUploads: 128, MaxConnections: 4096},
+		Limits:  Limits{Burst: 100, MaxUploads: 128, MaxConnections: 4096, MaxManifestPuts: 16},
 	}
 }
 

@@ -16,8 +16,8 @@ func (c *Config) validateOps() []error {
 		errs = append(errs, errors.New("tls.client_ca_file needs tls.cert_file and tls.key_file"))
 	}
 	l := c.Limits
-	if l.Rate < 0 || l.MaxUploads < 0 || l.MaxConnections < 0 {
-		errs = append(errs, errors.New("limits.rate, limits.max_uploads and limits.max_connections cannot be negative"))
+	if l.Rate < 0 || l.MaxUploads < 0 || l.MaxConnections < 0 || l.MaxManifestPuts < 0 {
+		errs = append(errs, errors.New("limits.rate, limits.max_uploads, limits.max_connections and limits.max_manifest_puts cannot be negative"))
 	}
 	if l.Rate > 0 && l.Burst < 1 {
 		errs = append(errs, fmt.Errorf("limits.burst %d: at least 1 with limits.rate", l.Burst))

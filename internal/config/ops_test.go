@@ -18,14 +18,14 @@ func TestOpsConfig(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c *Config) {
 			if c.TLSEnabled() || !c.Metrics.Enabled || c.Limits.Rate != 0 || c.Limits.MaxUploads != 128 ||
-				c.Limits.MaxConnections != 4096 || c.HTTP.BodyIdleTimeout != time.Minute || c.HTTP.MaxHeaderBytes != 64<<10 {
+				c.Limits.MaxConnections != 4096 || c.Limits.MaxManifestPuts != 16 || c.HTTP.BodyIdleTimeout != time.Minute || c.HTTP.MaxHeaderBytes != 64<<10 {
 				t.Fatalf("got %+v", *c)
 			}
 		}},
 		{name: "file", yaml: "tls:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_file: ca.pem\nmetrics:\n  enabled: false\n" +
-			"limits:\n  rate: 20.5\n  burst: 40\n  max_uploads: 8\n  max_connections: 100\nhttp:\n  body_idle_timeout: 10s\n  max_header_bytes: 16KiB\n",
+			"limits:\n  rate: 20.5\n  burst: 40\n  max_uploads: 8\n  max_connections: 100\n  max_manifest_puts: 2\nhttp:\n  body_idle_timeout: 10s\n  max_header_bytes: 16KiB\n",
 			check: func(t *testing.T, c *Config) {
-				want := Limits{Rate: 20.5, Burst: 40, MaxUploads: 8, MaxConnections: 100}
+				want := Limits{Rate: 20.5, Burst: 40, MaxUploads: 8, MaxConnections: 100, MaxManifestPuts: 2}
 				if !c.TLSEnabled() || c.TLS.ClientCAFile != "ca.pem" || c.Metrics.Enabled || c.Limits != want ||
 					c.HTTP.BodyIdleTimeout != 10*time.Second || c.HTTP.MaxHeaderBytes != 16<<10 {
 					t.Fatalf("got %+v", *c)

@@ -21,6 +21,11 @@ type Limits struct {
 	// MaxUploads bounds the upload requests carrying a body (PATCH, PUT,
 	// POST ?digest=) served at once; more are answered 429 (0: no bound).
 	MaxUploads int
+	// MaxManifestPuts bounds the manifest PUTs whose bodies (up to 4 MiB,
+	// held in memory) are read at once; more wait their turn for up to
+	// ManifestWait, then get 429 (0: no bound).
+	MaxManifestPuts int
+	ManifestWait    time.Duration
 	// BodyIdleTimeout cuts a request body that delivers nothing for this
 	// long. The deadline moves with every read, so a long upload that keeps
 	// sending is never cut (0: no deadline).
@@ -32,10 +37,47 @@ type limiter struct {
 	Limits
 	perClient *ratelimit.Limiter
 	uploads   atomic.Int64
+	manifests chan struct{} // nil: unbounded
 }
 
 func newLimiter(l Limits) *limiter {
-	return &limiter{Limits: l, perClient: ratelimit.New(l.Rate, l.Burst)}
+	lm := &limiter{Limits: l, perClient: ratelimit.New(l.Rate, l.Burst)}
+	if l.MaxManifestPuts > 0 {
+		lm.manifests = make(chan struct{}, l.MaxManifestPuts)
+	}
+	if lm.ManifestWait <= 0 {
+		lm.ManifestWait = 10 * time.Second
+	}
+	return lm
+}
+
+// admitManifest waits for a place among the manifest PUTs being read.
+func (l *limiter) admitManifest(r *http.Request) (release func(), err error) {
+	if l.manifests == nil {
+		return func() {}, nil
+	}
+	t := time.NewTimer(l.ManifestWait)
+	defer t.Stop()
+	select {
+	case l.manifests <- struct{}{}:
+		return func() { <-l.manifests }, nil
+	case <-t.C:
+		return nil, oci.Err(oci.CodeTooManyRequests, "%d manifest uploads in progress, the most this registry takes at once: retry later", l.MaxManifestPuts)
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+}
+
+// admit takes the places r needs among bounded requests (uploads carrying
+// blob bytes, manifest PUTs); release gives them back.
+func (s *Server) admit(r *http.Request, rt route) (release func(), err error) {
+	switch {
+	case isUpload(r, rt):
+		return s.admitUpload()
+	case rt.kind == epManifest && r.Method == http.MethodPut:
+		return s.limits.admitManifest(r)
+	}
+	return func() {}, nil
 }
 
 // allowClient applies the per-client rate limit.

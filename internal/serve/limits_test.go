@@ -281,3 +281,40 @@ func TestObserver(t *testing.T) {
 		t.Errorf("uploads in flight reported %v, want [1 0]", rec.uploads)
 	}
 }
+
+func TestMaxManifestPuts(t *testing.T) {
+	const wait = 300 * time.Millisecond
+	srv := limitServer(t, serve.Options{Limits: serve.Limits{MaxManifestPuts: 1, ManifestWait: wait}})
+	slow := &slowBody{parts: [][]byte{[]byte("{"), []byte("}")}, release: make(chan struct{}), started: make(chan struct{})}
+	done := make(chan int)
+	go func() {
+		req, _ := http.NewRequest("PUT", srv.URL+"/v2/limits/m/manifests/v1", slow)
+		req.ContentLength = 2
+		req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-slow.started
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	resp, body := do(t, "PUT", srv.URL+"/v2/limits/m/manifests/v2", strings.NewReader("{}"), "Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	wantError(t, "a second manifest PUT while one is read", resp, body, http.StatusTooManyRequests, oci.CodeTooManyRequests)
+	if took := time.Since(start); took < wait {
+		t.Errorf("refused after %v, before waiting %v for a place", took, wait)
+	}
+	// A PUT that finds the place free within the wait goes through.
+	go func() { time.Sleep(wait / 3); close(slow.release) }()
+	resp, body = do(t, "PUT", srv.URL+"/v2/limits/m/manifests/v3", strings.NewReader("{}"), "Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	if resp.StatusCode == http.StatusTooManyRequests {
+		t.Fatalf("a PUT that waited for the place: %s %s", resp.Status, body)
+	}
+	if status := <-done; status == 0 || status == http.StatusTooManyRequests {
+		t.Fatalf("the first PUT: %d", status)
+	}
+}

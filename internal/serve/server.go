@@ -119,14 +119,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		return
 	}
 	noteRoute(r, rt, s.wrapBody(w, r))
-	if isUpload(r, rt) {
-		release, err := s.admitUpload()
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		defer release()
+	release, err := s.admit(r, rt)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
+	defer release()
 	if err := h(w, r, rt); err != nil {
 		s.writeError(w, r, err)
 	}
