@@ -211,6 +211,7 @@ func TestBodyIdleTimeout(t *testing.T) {
 	} else {
 		t.Logf("the client saw the connection cut before the answer: %v", err)
 	}
+	t.Logf("stalled body cut after %v", took)
 	if took < idle || took > 10*idle {
 		t.Fatalf("the stalled body was cut after %v, want about %v", took, idle)
 	}
