@@ -68,6 +68,9 @@ type HTTP struct {
 	BodyIdleTimeout time.Duration `mapstructure:"body_idle_timeout"`
 	// MaxHeaderBytes bounds a request's headers.
 	MaxHeaderBytes ByteSize `mapstructure:"max_header_bytes"`
+	// WriteIdleTimeout cuts a connection whose client accepts no response
+	// bytes for this long (stopped reading, or gone); Linux only.
+	WriteIdleTimeout time.Duration `mapstructure:"write_idle_timeout"`
 }
 
 // Storage chooses the blob backend and configures it.
@@ -142,7 +145,7 @@ func Defaults() Config {
 		Addr:    ":5000",
 		Root:    "dfsreg-data",
 		Log:     Log{Level: "info", Format: "text"},
-		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second, BodyIdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10},
+		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second, BodyIdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10, WriteIdleTimeout: time.Minute},
 		Storage: Storage{Backend: "filesystem", Storj: Storj{PartSize: 64 << 20}, IPFS: IPFS{CacheSize: 10 << 30}},
 		Uploads: Uploads{Expiry: 24 * time.Hour},
 		GC:      GC{Grace: time.Hour, Retention: 24 * time.Hour},

@@ -22,8 +22,8 @@ func (c *Config) validateOps() []error {
 	if l.Rate > 0 && l.Burst < 1 {
 		errs = append(errs, fmt.Errorf("limits.burst %d: at least 1 with limits.rate", l.Burst))
 	}
-	if c.HTTP.BodyIdleTimeout < 0 {
-		errs = append(errs, errors.New("http.body_idle_timeout cannot be negative"))
+	if c.HTTP.BodyIdleTimeout < 0 || c.HTTP.WriteIdleTimeout < 0 {
+		errs = append(errs, errors.New("http.body_idle_timeout and http.write_idle_timeout cannot be negative"))
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes %s: at least 4KiB", c.HTTP.MaxHeaderBytes))

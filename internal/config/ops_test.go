@@ -18,7 +18,7 @@ func TestOpsConfig(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c *Config) {
 			if c.TLSEnabled() || !c.Metrics.Enabled || c.Limits.Rate != 0 || c.Limits.MaxUploads != 128 ||
-				c.Limits.MaxConnections != 4096 || c.Limits.MaxManifestPuts != 16 || c.HTTP.BodyIdleTimeout != time.Minute || c.HTTP.MaxHeaderBytes != 64<<10 {
+				c.Limits.MaxConnections != 4096 || c.Limits.MaxManifestPuts != 16 || c.HTTP.BodyIdleTimeout != time.Minute || c.HTTP.WriteIdleTimeout != time.Minute || c.HTTP.MaxHeaderBytes != 64<<10 {
 				t.Fatalf("got %+v", *c)
 			}
 		}},

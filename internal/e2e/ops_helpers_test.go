@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,4 +118,47 @@ func (im *image) verify(ctx context.Context, c *client) error {
 		}
 	}
 	return nil
+}
+
+// socketCount is the number of sockets process pid has open.
+func socketCount(t *testing.T, pid int) int {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Errorf("counting the server's sockets: %v", err)
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(dir + "/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// fdTargets lists what process pid's file descriptors point to, counted.
+func fdTargets(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	count := map[string]int{}
+	for _, e := range ents {
+		target, err := os.Readlink(dir + "/" + e.Name())
+		if err != nil {
+			continue
+		}
+		if i := strings.IndexByte(target, ':'); i > 0 && strings.HasPrefix(target, "socket") {
+			target = "socket"
+		}
+		count[target]++
+	}
+	var out []string
+	for k, n := range count {
+		out = append(out, fmt.Sprintf("%s x%d", k, n))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"time"
 
 	"golang.org/x/net/netutil"
 )
@@ -16,6 +17,10 @@ type Options struct {
 	// MaxConnections bounds connections open at once (0: unbounded):
 	// further clients wait in the kernel's accept queue.
 	MaxConnections int
+	// WriteIdleTimeout closes a connection whose peer accepts no data for
+	// this long: it stopped reading, or it is gone (Linux: TCP_USER_TIMEOUT;
+	// 0: the kernel's default, many minutes).
+	WriteIdleTimeout time.Duration
 	// TLS, when set, makes the listener speak TLS.
 	TLS *tls.Config
 }
@@ -35,6 +40,9 @@ func Listen(o Options) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	if o.WriteIdleTimeout > 0 {
+		ln = &writeIdleListener{Listener: ln, d: o.WriteIdleTimeout}
+	}
 	if o.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, o.MaxConnections)
 	}
@@ -42,4 +50,22 @@ func Listen(o Options) (*Listener, error) {
 		return &Listener{Listener: ln, Scheme: "http"}, nil
 	}
 	return &Listener{Listener: tls.NewListener(ln, o.TLS), Scheme: "https"}, nil
+}
+
+// writeIdleListener sets the write idle timeout on every connection.
+type writeIdleListener struct {
+	net.Listener
+	d time.Duration
+}
+
+func (l *writeIdleListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if err := setWriteIdle(c, l.d); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("setting the write idle timeout: %w", err)
+	}
+	return c, nil
 }
