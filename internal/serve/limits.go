@@ -135,28 +135,47 @@ func (s *Server) wrapBody(w http.ResponseWriter, r *http.Request) *bodyReader {
 	return body
 }
 
-// idleDeadline moves the connection's read deadline idle past now before
-// each body read. (At the end of the body net/http clears the deadline for
-// its background read, so a handler working on after it is not cut.)
+// idleDeadline gives each body read idle to deliver something: the read
+// deadline is set before the read and lifted after it, so only time the
+// server spends waiting for the client counts, never time it spends on the
+// bytes (a slow backend write between two reads).
 type idleDeadline struct {
-	rc       *http.ResponseController
-	idle     time.Duration
-	deadline time.Time
-	off      bool // the transport cannot set deadlines
+	rc   *http.ResponseController
+	idle time.Duration
+	off  bool // the transport cannot set deadlines
+	// ended: a read returned an error (io.EOF included); the deadline is
+	// then left as it is.
+	ended bool
 }
 
 func (d *idleDeadline) beforeRead() {
 	if d == nil || d.off {
 		return
 	}
-	now := time.Now()
-	// Moving the deadline costs a timer update: do it when a quarter of
-	// the idle time has gone by, not on every read.
-	if !d.deadline.IsZero() && d.deadline.Sub(now) > d.idle*3/4 {
-		return
-	}
-	d.deadline = now.Add(d.idle)
-	if err := d.rc.SetReadDeadline(d.deadline); err != nil {
+	if err := d.rc.SetReadDeadline(time.Now().Add(d.idle)); err != nil {
 		d.off = true
 	}
+}
+
+func (d *idleDeadline) afterRead(err error) {
+	if d == nil || d.off {
+		return
+	}
+	if err != nil {
+		// At EOF net/http lifts the deadline itself for its background
+		// read; after a timeout it stays, so that net/http's discarding
+		// of the rest of the body fails at once and the connection goes.
+		d.ended = true
+		return
+	}
+	d.rc.SetReadDeadline(time.Time{})
+}
+
+// handlerDone bounds what net/http reads of a body the handler left unread
+// (it discards up to 256 KiB to reuse the connection) by the idle timeout.
+func (d *idleDeadline) handlerDone() {
+	if d == nil || d.off || d.ended {
+		return
+	}
+	d.rc.SetReadDeadline(time.Now().Add(d.idle))
 }

@@ -118,7 +118,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		s.writeError(w, r, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, rt.kind))
 		return
 	}
-	noteRoute(r, rt, s.wrapBody(w, r))
+	body := s.wrapBody(w, r)
+	noteRoute(r, rt, body)
 	release, err := s.admit(r, rt)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -127,6 +128,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	defer release()
 	if err := h(w, r, rt); err != nil {
 		s.writeError(w, r, err)
+	}
+	if body != nil {
+		body.idle.handlerDone()
 	}
 }
 
@@ -167,6 +171,7 @@ type bodyReader struct {
 func (b *bodyReader) Read(p []byte) (int, error) {
 	b.idle.beforeRead()
 	n, err := b.ReadCloser.Read(p)
+	b.idle.afterRead(err)
 	b.n += int64(n)
 	switch {
 	case err == nil:
