@@ -63,13 +63,14 @@ func New(st *store.Store, opts Options) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if s.obs != nil {
-		s.observed(w, r, s.route)
+		s.observed(w, r, s.limitAndRoute)
 		return
 	}
-	s.route(w, r)
+	s.limitAndRoute(w, r)
 }
 
-func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+// limitAndRoute applies the per-client rate limit, then routes.
+func (s *Server) limitAndRoute(w http.ResponseWriter, r *http.Request) {
 	if err := s.limits.allowClient(w, r); err != nil {
 		s.writeError(w, r, err)
 		return
