@@ -105,7 +105,7 @@ func (m *Metrics) ObserveRequest(ri serve.RequestInfo) {
 }
 
 // UploadsInFlight implements serve.Observer.
-func (m *Metrics) UploadsInFlight(n int) { m.uploads.Set(float64(n)) }
+func (m *Metrics) UploadsInFlight(delta int) { m.uploads.Add(float64(delta)) }
 
 // GCRun records a scheduled garbage collection that took d and failed with
 // err (nil: succeeded).

@@ -27,8 +27,8 @@ type Limits struct {
 	MaxManifestPuts int
 	ManifestWait    time.Duration
 	// BodyIdleTimeout cuts a request body that delivers nothing for this
-	// long. The deadline moves with every read, so a long upload that keeps
-	// sending is never cut (0: no deadline).
+	// long: each read gets that long, so a long upload that keeps sending is
+	// never cut (0: no deadline).
 	BodyIdleTimeout time.Duration
 }
 
@@ -52,7 +52,7 @@ func newLimiter(l Limits) *limiter {
 }
 
 // admitManifest waits for a place among the manifest PUTs being read.
-func (l *limiter) admitManifest(r *http.Request) (release func(), err error) {
+func (l *limiter) admitManifest(w http.ResponseWriter, r *http.Request) (release func(), err error) {
 	if l.manifests == nil {
 		return func() {}, nil
 	}
@@ -62,6 +62,7 @@ func (l *limiter) admitManifest(r *http.Request) (release func(), err error) {
 	case l.manifests <- struct{}{}:
 		return func() { <-l.manifests }, nil
 	case <-t.C:
+		w.Header().Set("Retry-After", "1")
 		return nil, oci.Err(oci.CodeTooManyRequests, "%d manifest uploads in progress, the most this registry takes at once: retry later", l.MaxManifestPuts)
 	case <-r.Context().Done():
 		return nil, r.Context().Err()
@@ -70,12 +71,12 @@ func (l *limiter) admitManifest(r *http.Request) (release func(), err error) {
 
 // admit takes the places r needs among bounded requests (uploads carrying
 // blob bytes, manifest PUTs); release gives them back.
-func (s *Server) admit(r *http.Request, rt route) (release func(), err error) {
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route) (release func(), err error) {
 	switch {
 	case isUpload(r, rt):
-		return s.admitUpload()
+		return s.admitUpload(w)
 	case rt.kind == epManifest && r.Method == http.MethodPut:
-		return s.limits.admitManifest(r)
+		return s.limits.admitManifest(w, r)
 	}
 	return func() {}, nil
 }
@@ -104,20 +105,21 @@ func isUpload(r *http.Request, rt route) bool {
 
 // admitUpload takes a place among the uploads in flight; release gives it
 // back.
-func (s *Server) admitUpload() (release func(), err error) {
+func (s *Server) admitUpload(w http.ResponseWriter) (release func(), err error) {
 	l := s.limits
 	n := l.uploads.Add(1)
 	if l.MaxUploads > 0 && n > int64(l.MaxUploads) {
 		l.uploads.Add(-1)
+		w.Header().Set("Retry-After", "1")
 		return nil, oci.Err(oci.CodeTooManyRequests, "%d uploads in progress, the most this registry takes at once: retry later", l.MaxUploads)
 	}
 	if s.obs != nil {
-		s.obs.UploadsInFlight(int(n))
+		s.obs.UploadsInFlight(+1)
 	}
 	return func() {
-		n := l.uploads.Add(-1)
+		l.uploads.Add(-1)
 		if s.obs != nil {
-			s.obs.UploadsInFlight(int(n))
+			s.obs.UploadsInFlight(-1)
 		}
 	}, nil
 }

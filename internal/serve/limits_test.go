@@ -140,6 +140,9 @@ func TestMaxUploads(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the server is inside the PATCH now
 	resp, body := do(t, "PATCH", second, strings.NewReader("xyz"))
 	wantError(t, "a second upload while one is in flight", resp, body, http.StatusTooManyRequests, oci.CodeTooManyRequests)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
 	data := []byte("monolithic")
 	resp, body = do(t, "POST", srv.URL+"/v2/limits/c/blobs/uploads/?digest="+digest.FromBytes(data).String(), strings.NewReader(string(data)))
 	wantError(t, "a monolithic POST while one is in flight", resp, body, http.StatusTooManyRequests, oci.CodeTooManyRequests)
@@ -278,8 +281,8 @@ func TestObserver(t *testing.T) {
 			t.Errorf("request %d: %+v, want %+v", i, got, w)
 		}
 	}
-	if len(rec.uploads) != 2 || rec.uploads[0] != 1 || rec.uploads[1] != 0 {
-		t.Errorf("uploads in flight reported %v, want [1 0]", rec.uploads)
+	if len(rec.uploads) != 2 || rec.uploads[0] != 1 || rec.uploads[1] != -1 {
+		t.Errorf("uploads in flight changes reported %v, want [1 -1]", rec.uploads)
 	}
 }
 

@@ -11,9 +11,9 @@ import (
 // for concurrent use.
 type Observer interface {
 	ObserveRequest(RequestInfo)
-	// UploadsInFlight reports the number of upload requests carrying a
-	// body being served, whenever it changes.
-	UploadsInFlight(n int)
+	// UploadsInFlight reports a change (+1, -1) of the number of upload
+	// requests carrying blob bytes being served.
+	UploadsInFlight(delta int)
 }
 
 // RequestInfo describes one answered request. Route and Method take a few

@@ -121,7 +121,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	}
 	body := s.wrapBody(w, r)
 	noteRoute(r, rt, body)
-	release, err := s.admit(r, rt)
+	release, err := s.admit(w, r, rt)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
