@@ -16,9 +16,23 @@ import (
 // command that touches a store opens it here, so serve, gc and the offline
 // 2DFS commands see the same blobs.
 func openStore(ctx context.Context, c *config.Config) (*store.Store, error) {
+	return openStoreWith(ctx, c, nil)
+}
+
+// openStoreWith is openStore with the backend wrapped by wrap (metrics),
+// when wrap is not nil.
+func openStoreWith(ctx context.Context, c *config.Config, wrap func(store.Backend) store.Backend) (*store.Store, error) {
 	b, err := newBackend(ctx, c)
 	if err != nil {
 		return nil, err
+	}
+	if wrap != nil {
+		if b == nil {
+			if b, err = store.NewFS(c.Root); err != nil {
+				return nil, err
+			}
+		}
+		b = wrap(b)
 	}
 	return store.Open(ctx, store.Options{Root: c.Root, Backend: b})
 }

@@ -76,6 +76,10 @@ func addConfigFlags(cmd *cobra.Command, keys ...string) *configFlags {
 		"root":       {"root", "store directory (" + config.EnvName("root") + ")", def.Root},
 		"log.level":  {"log-level", "log level: debug, info, warn, error", def.Log.Level},
 		"log.format": {"log-format", "log format: text or json", def.Log.Format},
+
+		"tls.cert_file":      {"tls-cert", "TLS certificate file (PEM); serve speaks HTTPS with it", ""},
+		"tls.key_file":       {"tls-key", "TLS private key file (PEM)", ""},
+		"tls.client_ca_file": {"tls-client-ca", "CA file (PEM) client certificates must chain to (mTLS)", ""},
 	}
 	help["auth.htpasswd.path"] = struct{ flag, usage, value string }{"htpasswd", "htpasswd file (bcrypt): require HTTP Basic authentication (" + config.EnvName("auth.htpasswd.path") + ")", ""}
 	for _, k := range keys {

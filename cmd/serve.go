@@ -3,9 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -14,6 +12,8 @@ import (
 	"github.com/dfsreg/dfsreg/internal/auth"
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/gc"
+	"github.com/dfsreg/dfsreg/internal/health"
+	"github.com/dfsreg/dfsreg/internal/metrics"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
 )
@@ -27,7 +27,11 @@ func newServeCmd() *cobra.Command {
 
 With no configuration it listens on :5000 with the store in ./dfsreg-data.
 --addr/--root (or DFSREG_ADDR/DFSREG_ROOT) choose both; --config reads a YAML
-file whose keys are those of "dfsreg config" (unknown keys are errors).`,
+file whose keys are those of "dfsreg config" (unknown keys are errors).
+
+--tls-cert/--tls-key serve HTTPS (the files are re-read when they change),
+--tls-client-ca requires client certificates. /healthz, /readyz and /metrics
+answer beside the API without authentication.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.load()
@@ -37,39 +41,49 @@ file whose keys are those of "dfsreg config" (unknown keys are errors).`,
 			return runServe(cmd.Context(), c, cmd)
 		},
 	}
-	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format", "auth.htpasswd.path")
+	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format", "auth.htpasswd.path", "tls.cert_file", "tls.key_file", "tls.client_ca_file")
 	return cmd
 }
 
 func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	log := newLogger(cmd.ErrOrStderr(), c)
-	st, err := openStore(ctx, c)
+	var mx *metrics.Metrics
+	var wrap func(store.Backend) store.Backend
+	sopts := serve.Options{Logger: log, Limits: serveLimits(c)}
+	if c.Metrics.Enabled {
+		mx = metrics.New()
+		wrap, sopts.Observer = mx.WrapBackend, mx
+	}
+	st, err := openStoreWith(ctx, c, wrap)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	opts := serve.Options{Logger: log}
 	if c.Auth.Enabled() {
 		a, err := auth.New(c.Auth, log)
 		if err != nil {
 			return err
 		}
-		opts.Authorizer = a
+		sopts.Authorizer = a
 		log.Info("authentication on", "scheme", a.Mode(), "anonymous_pull", c.Auth.AnonymousPull)
 	}
-	api := serve.New(st, opts)
-	ln, err := net.Listen("tcp", c.Addr)
+	hopts := health.Options{Ready: st.Ping, OnNotReady: func(err error) { log.Warn("not ready", "err", err) }}
+	if mx != nil {
+		hopts.Metrics = mx.Handler()
+	}
+	handler := health.Handler(serve.WithRequestLog(log, serve.New(st, sopts)), hopts)
+	ln, err := openListener(c, log)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	srv := &http.Server{
-		Handler:           serve.WithRequestLog(log, api),
+		Handler:           handler,
 		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       c.HTTP.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    int(c.HTTP.MaxHeaderBytes),
 		ErrorLog:          nil,
 	}
-	log.Info("dfsreg serving", "addr", ln.Addr().String(), "root", c.Root, "backend", c.Storage.Backend)
+	logStartup(log, c, ln)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go expireUploads(ctx, st, c.Uploads.Expiry, log)
@@ -78,7 +92,7 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 		// Close runs after this).
 		gctx, stopGC := context.WithCancel(ctx)
 		gcDone := make(chan struct{})
-		go func() { defer close(gcDone); collectGarbage(gctx, st, c, log) }()
+		go func() { defer close(gcDone); collectGarbage(gctx, st, c, log, mx) }()
 		defer func() { stopGC(); <-gcDone }()
 	}
 	select {
@@ -125,7 +139,7 @@ func expireUploads(ctx context.Context, st *store.Store, expiry time.Duration, l
 
 // collectGarbage runs the collection of `dfsreg gc` every gc.interval, with
 // the configuration's gc settings, beside the requests being served.
-func collectGarbage(ctx context.Context, st *store.Store, c *config.Config, log *slog.Logger) {
+func collectGarbage(ctx context.Context, st *store.Store, c *config.Config, log *slog.Logger, mx *metrics.Metrics) {
 	t := time.NewTicker(c.GC.Interval)
 	defer t.Stop()
 	opts := gcOptions(c)
@@ -136,9 +150,13 @@ func collectGarbage(ctx context.Context, st *store.Store, c *config.Config, log 
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			start := time.Now()
 			rep, err := gc.Run(ctx, st, opts)
 			if err != nil && ctx.Err() == nil {
 				log.Warn("gc failed", "err", err)
+			}
+			if mx != nil && ctx.Err() == nil {
+				mx.GCRun(time.Since(start), err)
 			}
 			if rep != nil && ctx.Err() == nil {
 				tot := rep.Totals

@@ -32,6 +32,9 @@ type Config struct {
 	Uploads Uploads `mapstructure:"uploads"`
 	GC      GC      `mapstructure:"gc"`
 	Auth    Auth    `mapstructure:"auth"`
+	TLS     TLS     `mapstructure:"tls"`
+	Metrics Metrics `mapstructure:"metrics"`
+	Limits  Limits  `mapstructure:"limits"`
 }
 
 // GC configures garbage collection, by `dfsreg gc` and on a schedule in serve.
@@ -61,6 +64,14 @@ type HTTP struct {
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// ShutdownTimeout is how long in-flight requests get on SIGTERM.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// BodyIdleTimeout cuts a request body that sends nothing for this long
+	// (a long upload that keeps sending is never cut).
+	BodyIdleTimeout time.Duration `mapstructure:"body_idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes ByteSize `mapstructure:"max_header_bytes"`
+	// WriteIdleTimeout cuts a connection whose client accepts no response
+	// bytes for this long (stopped reading, or gone); Linux only.
+	WriteIdleTimeout time.Duration `mapstructure:"write_idle_timeout"`
 }
 
 // Storage chooses the blob backend and configures it.
@@ -99,6 +110,35 @@ type Uploads struct {
 	Expiry time.Duration `mapstructure:"expiry"`
 }
 
+// TLS makes serve speak HTTPS. Certificate and key are re-read when their
+// files change; with ClientCAFile every client must present a certificate
+// signed by one of its CAs (mTLS).
+type TLS struct {
+	CertFile     string `mapstructure:"cert_file"`
+	KeyFile      string `mapstructure:"key_file"`
+	ClientCAFile string `mapstructure:"client_ca_file"`
+}
+
+// Metrics configures the Prometheus endpoint /metrics on the main listener.
+type Metrics struct {
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// Limits bound what clients can take from serve.
+type Limits struct {
+	// Rate is the sustained requests per second allowed per client IP
+	// (0: no rate limit); Burst the requests allowed at once.
+	Rate  float64 `mapstructure:"rate"`
+	Burst int     `mapstructure:"burst"`
+	// MaxUploads bounds the upload requests carrying a body at once.
+	MaxUploads int `mapstructure:"max_uploads"`
+	// MaxConnections bounds open client connections (0: unbounded).
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxManifestPuts bounds manifest PUTs read at once (each holds up to
+	// 4 MiB in memory); more wait their turn.
+	MaxManifestPuts int `mapstructure:"max_manifest_puts"`
+}
+
 // Defaults are the embedded defaults: serve on :5000 with the store in
 // ./dfsreg-data.
 func Defaults() Config {
@@ -106,11 +146,13 @@ func Defaults() Config {
 		Addr:    ":5000",
 		Root:    "dfsreg-data",
 		Log:     Log{Level: "info", Format: "text"},
-		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second},
+		HTTP:    HTTP{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ShutdownTimeout: 30 * time.Second, BodyIdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10, WriteIdleTimeout: time.Minute},
 		Storage: Storage{Backend: "filesystem", Storj: Storj{PartSize: 64 << 20}, IPFS: IPFS{CacheSize: 10 << 30}},
 		Uploads: Uploads{Expiry: 24 * time.Hour},
 		GC:      GC{Grace: time.Hour, Retention: 24 * time.Hour},
 		Auth:    Auth{HTPasswd: HTPasswd{Realm: "dfsreg"}, FailedLogins: FailedLogins{Max: 20, Window: time.Minute}},
+		Metrics: Metrics{Enabled: true},
+		Limits:  Limits{Burst: 100, MaxUploads: 128, MaxConnections: 4096, MaxManifestPuts: 16},
 	}
 }
 
@@ -235,6 +277,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("uploads.expiry must be positive"))
 	}
 	errs = append(errs, c.Auth.validate())
+	errs = append(errs, c.validateOps()...)
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/dfsreg/dfsreg/internal/testutil"
 
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -57,6 +58,10 @@ type server struct {
 type serverOpt struct {
 	logLevel string
 	env      []string // extra KEY=VALUE settings, e.g. DFSREG_HTTP_SHUTDOWN_TIMEOUT
+	args     []string // extra flags, e.g. --tls-cert
+	// tls, when set, is the client configuration to reach a server started
+	// with TLS flags; base is then https://.
+	tls *tls.Config
 }
 
 // startServer starts dfsreg serve on root and a free loopback port, and
@@ -97,8 +102,12 @@ func tryStart(t *testing.T, root string, o serverOpt) (*server, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &server{t: t, root: root, base: "http://" + addr, log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(dfsregBin, "serve", "--addr", addr, "--root", root, "--log-level", o.logLevel)
+	scheme := "http"
+	if o.tls != nil {
+		scheme = "https"
+	}
+	s := &server{t: t, root: root, base: scheme + "://" + addr, log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
+	s.cmd = exec.Command(dfsregBin, append([]string{"serve", "--addr", addr, "--root", root, "--log-level", o.logLevel}, o.args...)...)
 	s.cmd.Env = append(hermeticEnv(), o.env...)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
@@ -110,7 +119,7 @@ func tryStart(t *testing.T, root string, o serverOpt) (*server, error) {
 		s.state = s.cmd.ProcessState
 		close(s.exited)
 	}()
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: o.tls}}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {

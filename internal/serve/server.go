@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -23,6 +24,10 @@ type Options struct {
 	// Authorizer, when set, authenticates every request and checks what it
 	// needs (see auth.go); nil serves everyone everything.
 	Authorizer Authorizer
+	// Observer, when set, is told about every request (metrics).
+	Observer Observer
+	// Limits bound what clients can take.
+	Limits Limits
 }
 
 // Server is the registry's HTTP API.
@@ -31,11 +36,13 @@ type Server struct {
 	log    *slog.Logger
 	router *httprouter.Router
 	auth   Authorizer
+	obs    Observer
+	limits *limiter
 }
 
 // New returns the API over st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, log: opts.Logger, auth: opts.Authorizer}
+	s := &Server{store: st, log: opts.Logger, auth: opts.Authorizer, obs: opts.Observer, limits: newLimiter(opts.Limits)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -59,6 +66,19 @@ func New(st *store.Store, opts Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if s.obs != nil {
+		s.observed(w, r, s.limitAndRoute)
+		return
+	}
+	s.limitAndRoute(w, r)
+}
+
+// limitAndRoute applies the per-client rate limit, then routes.
+func (s *Server) limitAndRoute(w http.ResponseWriter, r *http.Request) {
+	if err := s.limits.allowClient(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	s.router.ServeHTTP(w, r)
 }
 
@@ -103,15 +123,24 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		s.writeError(w, r, oci.Err(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, rt.kind))
 		return
 	}
+	body := s.wrapBody(w, r)
+	noteRoute(r, rt, body)
+	// Authenticated before admitted: a stranger's upload takes no slot.
 	if err := s.authorize(w, r, &rt); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &bodyReader{ReadCloser: r.Body}
+	release, err := s.admit(w, r, rt)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
+	defer release()
 	if err := h(w, r, rt); err != nil {
 		s.writeError(w, r, err)
+	}
+	if body != nil {
+		body.idle.handlerDone()
 	}
 }
 
@@ -122,9 +151,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *oci.Error
 	if !errors.As(err, &oe) {
 		if errors.Is(err, context.Canceled) || errors.Is(r.Context().Err(), context.Canceled) {
-			s.log.Debug("request cancelled", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.log.Debug("request cancelled", "id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
-			s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.log.Error("internal error", "id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		oe = oci.Err(oci.CodeUnknown, "internal server error")
 	}
@@ -147,17 +176,25 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // bodyReader makes a request body that ends before its Content-Length (or
-// inside a chunk) a client error, SIZE_INVALID, rather than an internal one.
+// inside a chunk) a client error, SIZE_INVALID, rather than an internal one;
+// it counts the bytes read and applies the idle deadline.
 type bodyReader struct {
 	io.ReadCloser
-	n int64
+	n    int64
+	idle *idleDeadline
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	b.idle.beforeRead()
 	n, err := b.ReadCloser.Read(p)
+	b.idle.afterRead(err)
 	b.n += int64(n)
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case err == nil:
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		err = oci.Err(oci.CodeSizeInvalid, "the request body ended after %d bytes, short of its declared length", b.n)
+	case errors.Is(err, os.ErrDeadlineExceeded) && b.idle != nil:
+		err = oci.Err(oci.CodeBlobUploadInvalid, "the request body sent nothing for %s", b.idle.idle).WithStatus(http.StatusRequestTimeout)
 	}
 	return n, err
 }

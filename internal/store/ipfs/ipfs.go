@@ -409,3 +409,12 @@ func removeIfExists(p string) error {
 	}
 	return nil
 }
+
+// Ping asks the node for its version (a cheap RPC call).
+func (b *Backend) Ping(ctx context.Context) error {
+	var v struct{ Version string }
+	if err := b.api.Request("version").Exec(ctx, &v); err != nil {
+		return fmt.Errorf("ipfs backend: the kubo node at %s does not answer: %w", b.addr, err)
+	}
+	return nil
+}

@@ -432,3 +432,11 @@ func (r *reader) Close() error {
 	r.dl = nil
 	return err
 }
+
+// Ping checks that the satellite answers for the bucket.
+func (b *Backend) Ping(ctx context.Context) error {
+	if _, err := b.project.StatBucket(ctx, b.bucket); err != nil {
+		return b.scrub(fmt.Errorf("storj backend: checking bucket %q: %w", b.bucket, err))
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOpsConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		check   func(t *testing.T, c *Config)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c *Config) {
+			if c.TLSEnabled() || !c.Metrics.Enabled || c.Limits.Rate != 0 || c.Limits.MaxUploads != 128 ||
+				c.Limits.MaxConnections != 4096 || c.Limits.MaxManifestPuts != 16 || c.HTTP.BodyIdleTimeout != time.Minute || c.HTTP.WriteIdleTimeout != time.Minute || c.HTTP.MaxHeaderBytes != 64<<10 {
+				t.Fatalf("got %+v", *c)
+			}
+		}},
+		{name: "file", yaml: "tls:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_file: ca.pem\nmetrics:\n  enabled: false\n" +
+			"limits:\n  rate: 20.5\n  burst: 40\n  max_uploads: 8\n  max_connections: 100\n  max_manifest_puts: 2\nhttp:\n  body_idle_timeout: 10s\n  max_header_bytes: 16KiB\n",
+			check: func(t *testing.T, c *Config) {
+				want := Limits{Rate: 20.5, Burst: 40, MaxUploads: 8, MaxConnections: 100, MaxManifestPuts: 2}
+				if !c.TLSEnabled() || c.TLS.ClientCAFile != "ca.pem" || c.Metrics.Enabled || c.Limits != want ||
+					c.HTTP.BodyIdleTimeout != 10*time.Second || c.HTTP.MaxHeaderBytes != 16<<10 {
+					t.Fatalf("got %+v", *c)
+				}
+			}},
+		{name: "env", env: map[string]string{"DFSREG_TLS_CERT_FILE": "c.pem", "DFSREG_TLS_KEY_FILE": "k.pem", "DFSREG_LIMITS_RATE": "5",
+			"DFSREG_METRICS_ENABLED": "false", "DFSREG_HTTP_BODY_IDLE_TIMEOUT": "0s"},
+			check: func(t *testing.T, c *Config) {
+				if c.TLS.CertFile != "c.pem" || c.Limits.Rate != 5 || c.Metrics.Enabled || c.HTTP.BodyIdleTimeout != 0 {
+					t.Fatalf("got %+v", *c)
+				}
+			}},
+		{name: "cert without key", yaml: "tls:\n  cert_file: c.pem\n", wantErr: "tls.cert_file and tls.key_file go together"},
+		{name: "client CA without cert", yaml: "tls:\n  client_ca_file: ca.pem\n", wantErr: "tls.client_ca_file needs"},
+		{name: "negative limit", env: map[string]string{"DFSREG_LIMITS_MAX_UPLOADS": "-1"}, wantErr: "cannot be negative"},
+		{name: "rate without burst", yaml: "limits:\n  rate: 10\n  burst: 0\n", wantErr: "limits.burst 0"},
+		{name: "tiny header limit", yaml: "http:\n  max_header_bytes: 100\n", wantErr: "at least 4KiB"},
+		{name: "typo", yaml: "limits:\n  max_upload: 3\n", wantErr: "unknown key(s) limits.max_upload"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			file := ""
+			if tc.yaml != "" {
+				file = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Load(file, nil)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}

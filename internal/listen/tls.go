@@ -1,0 +1,120 @@
+package listen
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// TLSFiles names the PEM files of a TLS listener.
+type TLSFiles struct {
+	CertFile, KeyFile string
+	// ClientCAFile, when set, makes every client present a certificate
+	// signed by one of its CAs (mTLS).
+	ClientCAFile string
+}
+
+// TLSConfig returns a server tls.Config with modern defaults (TLS 1.2 or
+// later, AEAD cipher suites with forward secrecy, X25519 and P-256) whose
+// certificate is re-read when the certificate or key file changes. A
+// certificate that fails to load on reload is reported to onReloadErr and the
+// previous one stays in use.
+func TLSConfig(f TLSFiles, onReloadErr func(error)) (*tls.Config, error) {
+	r := &certReloader{certFile: f.CertFile, keyFile: f.KeyFile, onErr: onReloadErr}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	c := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// For TLS 1.2; TLS 1.3 suites are not configurable and all good.
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
+		GetCertificate:   r.get,
+		NextProtos:       []string{"h2", "http/1.1"},
+	}
+	if f.ClientCAFile != "" {
+		pem, err := os.ReadFile(f.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls client CA %s: no PEM certificate in it", f.ClientCAFile)
+		}
+		c.ClientCAs = pool
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// certReloader serves the key pair from two files, re-reading them when
+// either file's modification time or size changes. Files are checked at most
+// once per checkEvery, on a handshake.
+type certReloader struct {
+	certFile, keyFile string
+	onErr             func(error)
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	stamp   [2]fileStamp
+	checked time.Time
+}
+
+// checkEvery bounds how often a handshake stats the files.
+const checkEvery = time.Second
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stampOf(path string) (fileStamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{fi.ModTime(), fi.Size()}, nil
+}
+
+// load reads the key pair if either file changed since the last load.
+func (r *certReloader) load() error {
+	cs, err1 := stampOf(r.certFile)
+	ks, err2 := stampOf(r.keyFile)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("tls certificate: %w", err)
+	}
+	if r.cert != nil && r.stamp == [2]fileStamp{cs, ks} {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls certificate %s, key %s: %w", r.certFile, r.keyFile, err)
+	}
+	r.cert, r.stamp = &cert, [2]fileStamp{cs, ks}
+	return nil
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.checked) >= checkEvery {
+		r.checked = now
+		// A half-written pair (cert replaced, key not yet) fails to
+		// load: keep the old one and try again on a later handshake.
+		if err := r.load(); err != nil && r.onErr != nil {
+			r.onErr(err)
+		}
+	}
+	return r.cert, nil
+}
