@@ -49,12 +49,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt *route) er
 }
 
 // noteUser tells the request log (WithRequestLog, wherever it is in the
-// chain of writers) who the caller is.
+// chain of writers) who the caller is: every recording writer in the chain
+// learns it (the metrics observer keeps one too).
 func noteUser(w http.ResponseWriter, user string) {
 	for user != "" {
 		if n, ok := w.(interface{ setUser(string) }); ok {
 			n.setUser(user)
-			return
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
