@@ -349,4 +349,3 @@ func TestPushPermanentError(t *testing.T) {
 		t.Fatalf("tag: %d", st)
 	}
 }
-
