@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dfsreg/dfsreg/cmd"
 )
@@ -125,6 +126,8 @@ func TestScripts(t *testing.T) {
 			"sigterm":       cmdSigterm,
 			"needdocker":    cmdNeedDocker,
 			"dockercleanup": cmdDockerCleanup,
+			"freeport":      cmdFreeport,
+			"htpasswd":      cmdHtpasswd,
 		},
 	})
 }
@@ -687,4 +690,27 @@ func cmdDockerCleanup(ts *testscript.TestScript, neg bool, args []string) {
 		defer cancel()
 		exec.CommandContext(ctx, "docker", append([]string{"rmi", "-f"}, images...)...).Run()
 	})
+}
+
+// freeport VAR: set VAR to a free loopback port (for a second registry).
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "freeport")
+	if len(args) != 1 {
+		usage(ts, "freeport VAR")
+	}
+	port, err := freePort()
+	ts.Check(err)
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// htpasswd FILE USER PASSWORD: write an htpasswd file (bcrypt) with one
+// user, for a registry with basic authentication.
+func cmdHtpasswd(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "htpasswd")
+	if len(args) != 3 {
+		usage(ts, "htpasswd FILE USER PASSWORD")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(args[2]), bcrypt.MinCost)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(args[1]+":"+string(h)+"\n"), 0o600))
 }

@@ -106,8 +106,11 @@ type Result struct {
 	Retries   int    `json:"retries"`
 	// BlobBytes is the total size of the image's blobs; BytesSent what
 	// actually went over the wire (retries included).
-	BlobBytes int64         `json:"blobBytes"`
-	BytesSent int64         `json:"bytesSent"`
-	Duration  time.Duration `json:"-"`
-	Seconds   float64       `json:"seconds"`
+	BlobBytes int64 `json:"blobBytes"`
+	BytesSent int64 `json:"bytesSent"`
+	// Allotments and Platforms describe a built 2DFS image.
+	Allotments int           `json:"allotments,omitempty"`
+	Platforms  []string      `json:"platforms,omitempty"`
+	Duration   time.Duration `json:"-"`
+	Seconds    float64       `json:"seconds"`
 }
