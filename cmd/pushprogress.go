@@ -76,12 +76,12 @@ func (r *pushRenderer) event(e push.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch e.Kind {
+	case push.PushStart:
+		r.blobs, r.total = e.Count, e.Bytes
 	case push.BlobStart:
 		b := &blobBar{label: e.Label, d: e.Desc.Digest, size: e.Desc.Size}
 		r.byID[b.d] = b
 		r.active = append(r.active, b)
-		r.blobs++
-		r.total += b.size
 	case push.BlobProgress:
 		if b := r.byID[e.Desc.Digest]; b != nil {
 			r.sent += e.Bytes - b.bytes
@@ -102,7 +102,7 @@ func (r *pushRenderer) event(e push.Event) {
 		}
 		r.sent += e.Desc.Size
 		r.done++
-		st := string(e.Status)
+		st := fmt.Sprintf("%-9s", e.Status)
 		switch e.Status {
 		case push.Uploaded:
 			st = r.ok.Render(st)
@@ -111,7 +111,7 @@ func (r *pushRenderer) event(e push.Event) {
 		default:
 			st = r.dim.Render(st)
 		}
-		r.line(fmt.Sprintf("%-9s %-9s %s %s", st, e.Label, short(e.Desc.Digest), size(e.Desc.Size)))
+		r.line(fmt.Sprintf("%s %-9s %s %s", st, e.Label, short(e.Desc.Digest), size(e.Desc.Size)))
 	case push.ManifestDone:
 		r.line(fmt.Sprintf("%s %s %s", r.ok.Render("pushed"), e.Label, e.Desc.Digest))
 	}

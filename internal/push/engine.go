@@ -79,17 +79,17 @@ func Push(ctx context.Context, img *Image, t Target, opts Options) (*Result, err
 	res := &Result{Reference: t.Reference, Digest: img.Root.Desc.Digest.String(), MediaType: img.Root.Desc.MediaType,
 		Size: img.Root.Desc.Size, Blobs: len(img.Blobs), BlobBytes: img.Size()}
 
+	blobs := dedupe(img.Blobs)
+	res.Blobs, res.BlobBytes = len(blobs), 0
+	for _, b := range blobs {
+		res.BlobBytes += b.Desc.Size
+	}
+	p.emit(Event{Kind: PushStart, Count: res.Blobs, Bytes: res.BlobBytes})
+
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Jobs)
-	seen := map[string]bool{}
-	for _, b := range img.Blobs {
-		if seen[b.Desc.Digest.String()] {
-			res.Blobs--
-			res.BlobBytes -= b.Desc.Size
-			continue
-		}
-		seen[b.Desc.Digest.String()] = true
+	for _, b := range blobs {
 		if gctx.Err() != nil {
 			break
 		}
@@ -140,6 +140,19 @@ func Push(ctx context.Context, img *Image, t Target, opts Options) (*Result, err
 		err = fmt.Errorf("push interrupted (no tag was written; run it again to resume): %w", context.Cause(ctx))
 	}
 	return res, err
+}
+
+// dedupe drops repeated blobs, keeping the first.
+func dedupe(blobs []Blob) []Blob {
+	seen := make(map[string]bool, len(blobs))
+	out := make([]Blob, 0, len(blobs))
+	for _, b := range blobs {
+		if !seen[b.Desc.Digest.String()] {
+			seen[b.Desc.Digest.String()] = true
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func (p *pusher) emit(e Event) {

@@ -70,8 +70,10 @@ const (
 type EventKind int
 
 const (
+	// PushStart: the push begins; Count blobs, Bytes in total.
+	PushStart EventKind = iota
 	// BlobStart: the blob is being worked on (HEAD sent).
-	BlobStart EventKind = iota
+	BlobStart
 	// BlobProgress: Bytes of the blob have been sent.
 	BlobProgress
 	// BlobRetry: a transient error (Err); the operation is tried again.
@@ -88,6 +90,7 @@ type Event struct {
 	Desc   ocispec.Descriptor
 	Label  string // the Blob's Kind, or "manifest"/"index"
 	Bytes  int64  // BlobProgress, BlobDone: bytes of this blob sent so far
+	Count  int    // PushStart: number of blobs
 	Status BlobStatus
 	Err    error
 }

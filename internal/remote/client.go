@@ -429,6 +429,10 @@ func Temporary(err error) bool {
 	if errors.As(err, &ne) {
 		return true
 	}
+	// "with Body length": a request re-sent after a token refresh (on a
+	// 401 mid-push) whose body was already consumed; sent again from the
+	// source, it goes through.
+	msg := err.Error()
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
-		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
+		strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "with Body length")
 }

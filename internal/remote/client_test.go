@@ -190,6 +190,7 @@ func TestTemporary(t *testing.T) {
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), false},
 		{errors.New("write tcp: connection reset by peer"), true},
 		{errors.New("digest mismatch"), false},
+		{errors.New("http: ContentLength=5 with Body length 0"), true},
 	} {
 		if got := Temporary(tt.err); got != tt.want {
 			t.Errorf("Temporary(%v) = %v, want %v", tt.err, got, tt.want)
