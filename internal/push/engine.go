@@ -271,7 +271,10 @@ func (p *pusher) upload(ctx context.Context, b Blob, loc string) error {
 			return fmt.Errorf("%w: %w", errSource, err)
 		}
 		defer rc.Close()
-		return p.repo.PutBlob(ctx, loc, b.Desc.Digest, size, p.counting(b, rc, 0))
+		body, sent := p.body(b, rc, 0, size)
+		err = p.repo.PutBlob(ctx, loc, b.Desc.Digest, size, body)
+		sent()
+		return err
 	}
 	var off int64
 	var rc io.ReadCloser
@@ -290,7 +293,9 @@ func (p *pusher) upload(ctx context.Context, b Blob, loc string) error {
 			rc = r
 		}
 		n := min(p.opts.ChunkSize, size-off)
-		next, err := p.repo.Patch(ctx, loc, off, n, p.counting(b, io.LimitReader(rc, n), off))
+		body, sent := p.body(b, io.LimitReader(rc, n), off, n)
+		next, err := p.repo.Patch(ctx, loc, off, n, body)
+		sent()
 		if err == nil {
 			loc, off = next, off+n
 			continue
@@ -318,9 +323,17 @@ func (p *pusher) upload(ctx context.Context, b Blob, loc string) error {
 
 var errSource = errors.New("reading the source")
 
-// counting wraps r to count bytes sent and report progress from base.
-func (p *pusher) counting(b Blob, r io.Reader, base int64) io.Reader {
-	return &progressReader{p: p, b: b, r: r, done: base, last: base}
+// body returns the request body for n bytes of r, the part of blob b
+// that starts at base, and a function to call when the request is over.
+// With an observer, the body counts bytes and reports progress as they
+// are read. Without one, r goes to the transport as it is, so a file (or a
+// section of one) is sent with sendfile, without copying through user
+// space; its n bytes are counted when the request is over.
+func (p *pusher) body(b Blob, r io.Reader, base, n int64) (io.Reader, func()) {
+	if p.opts.Observer == nil {
+		return r, func() { p.sent.Add(n) }
+	}
+	return &progressReader{p: p, b: b, r: r, done: base, last: base}, func() {}
 }
 
 type progressReader struct {
