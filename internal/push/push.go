@@ -111,9 +111,11 @@ type Result struct {
 	// actually went over the wire (retries included).
 	BlobBytes int64 `json:"blobBytes"`
 	BytesSent int64 `json:"bytesSent"`
-	// Allotments and Platforms describe a built 2DFS image.
-	Allotments int           `json:"allotments,omitempty"`
-	Platforms  []string      `json:"platforms,omitempty"`
-	Duration   time.Duration `json:"-"`
-	Seconds    float64       `json:"seconds"`
+	// Allotments and Platforms describe a built 2DFS image, BuildSeconds
+	// the time its build took (Seconds is the push).
+	Allotments   int           `json:"allotments,omitempty"`
+	Platforms    []string      `json:"platforms,omitempty"`
+	BuildSeconds float64       `json:"buildSeconds,omitempty"`
+	Duration     time.Duration `json:"-"`
+	Seconds      float64       `json:"seconds"`
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
 	"github.com/dfsreg/dfsreg/internal/remote"
@@ -74,6 +75,7 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 
 	var img *Image
 	var built *Built
+	var buildTime time.Duration
 	if req.Layout != "" {
 		dir, name := splitLayout(req.Layout)
 		l, err := ocilayout.Open(dir)
@@ -116,6 +118,7 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 			}
 			defer os.RemoveAll(spool)
 		}
+		buildStart := time.Now()
 		built, err = Build2DFS(ctx, BuildOptions{
 			Spec: spec, Base: base, Platforms: req.Platforms, Spool: spool, Jobs: req.BuildJobs, KeepOwner: req.KeepOwner,
 			Target:      tdfs.Target{Registry: target.Registry(), Repository: target.Repository(), Tag: target.Tag},
@@ -125,6 +128,7 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 			return nil, err
 		}
 		img = built.Image
+		buildTime = time.Since(buildStart)
 	}
 	if target.Digest != "" && target.Digest != img.Root.Desc.Digest {
 		return nil, fmt.Errorf("target %s: the image's digest is %s", req.Target, img.Root.Desc.Digest)
@@ -133,6 +137,7 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 	if res != nil && built != nil {
 		res.Allotments = len(built.Allotments)
 		res.Platforms = built.Platforms
+		res.BuildSeconds = buildTime.Seconds()
 	}
 	return res, err
 }
