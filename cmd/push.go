@@ -113,6 +113,7 @@ func runPush(cmd *cobra.Command, o *pushOpts, args []string) error {
 	if !o.quiet {
 		r = newPushRenderer(stderr, isTerminal(stderr) && os.Getenv("TERM") != "dumb")
 		req.Options.Observer = r.event
+		req.Options.ByteProgress = r.tty // bars need bytes; plain lines do not
 		req.OnAllotment = r.built
 	}
 	res, err := push.Run(cmd.Context(), req)

@@ -30,6 +30,10 @@ type Options struct {
 	Backoff time.Duration
 	// Observer receives progress events, one call at a time.
 	Observer func(Event)
+	// ByteProgress asks for BlobProgress events as bytes go out. Counting
+	// them costs a copy through user space; without it, files are handed
+	// to the transport as they are (sendfile).
+	ByteProgress bool
 }
 
 const (
@@ -325,12 +329,12 @@ var errSource = errors.New("reading the source")
 
 // body returns the request body for n bytes of r, the part of blob b
 // that starts at base, and a function to call when the request is over.
-// With an observer, the body counts bytes and reports progress as they
-// are read. Without one, r goes to the transport as it is, so a file (or a
+// With ByteProgress, the body counts bytes and reports progress as they
+// are read. Without, r goes to the transport as it is, so a file (or a
 // section of one) is sent with sendfile, without copying through user
 // space; its n bytes are counted when the request is over.
 func (p *pusher) body(b Blob, r io.Reader, base, n int64) (io.Reader, func()) {
-	if p.opts.Observer == nil {
+	if p.opts.Observer == nil || !p.opts.ByteProgress {
 		return r, func() { p.sent.Add(n) }
 	}
 	return &progressReader{p: p, b: b, r: r, done: base, last: base}, func() {}

@@ -121,7 +121,7 @@ func TestPushFixtureLayouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var events []Event
-			res, err := Push(context.Background(), img, Target{Repo: reg.repo(t, "fx/img"), Tag: "v1"}, Options{Observer: func(e Event) { events = append(events, e) }})
+			res, err := Push(context.Background(), img, Target{Repo: reg.repo(t, "fx/img"), Tag: "v1"}, Options{ByteProgress: true, Observer: func(e Event) { events = append(events, e) }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,10 +148,19 @@ func TestPushFixtureLayouts(t *testing.T) {
 				t.Fatalf("partition: %d", st)
 			}
 			done := 0
+			full := map[string]bool{}
 			for _, e := range events {
-				if e.Kind == BlobDone {
+				switch e.Kind {
+				case BlobDone:
 					done++
+				case BlobProgress:
+					if e.Bytes == e.Desc.Size {
+						full[e.Desc.Digest.String()] = true
+					}
 				}
+			}
+			if len(full) != res.Uploaded {
+				t.Fatalf("%d blobs reported all their bytes sent, %d uploaded", len(full), res.Uploaded)
 			}
 			if done != res.Blobs {
 				t.Fatalf("%d BlobDone events for %d blobs", done, res.Blobs)
