@@ -240,9 +240,7 @@ func (p *pusher) blob(ctx context.Context, b Blob) (BlobStatus, error) {
 			return nil
 		}
 		if err := p.upload(ctx, b, loc); err != nil {
-			if ctx.Err() != nil || !remote.Temporary(err) {
-				p.cancel(loc)
-			}
+			p.cancel(loc) // a retry opens a new session
 			return err
 		}
 		return nil
