@@ -78,6 +78,7 @@ func (r *pushRenderer) event(e push.Event) {
 	switch e.Kind {
 	case push.PushStart:
 		r.blobs, r.total = e.Count, e.Bytes
+		r.start = time.Now() // the rate is the transfer's, not the build's
 	case push.BlobStart:
 		b := &blobBar{label: e.Label, d: e.Desc.Digest, size: e.Desc.Size}
 		r.byID[b.d] = b
