@@ -127,6 +127,7 @@ func TestScripts(t *testing.T) {
 			"dockercleanup": cmdDockerCleanup,
 			"htpasswd":      cmdHtpasswd,
 			"tokenserver":   cmdTokenServer,
+			"freeport":      cmdFreeport,
 		},
 	})
 }
@@ -690,4 +691,15 @@ func cmdDockerCleanup(ts *testscript.TestScript, neg bool, args []string) {
 		defer cancel()
 		exec.CommandContext(ctx, "docker", append([]string{"rmi", "-f"}, images...)...).Run()
 	})
+}
+
+// freeport VAR: set VAR to a free loopback port (for a second registry).
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "freeport")
+	if len(args) != 1 {
+		usage(ts, "freeport VAR")
+	}
+	port, err := freePort()
+	ts.Check(err)
+	ts.Setenv(args[0], strconv.Itoa(port))
 }

@@ -53,6 +53,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newServeCmd(), newVersionCmd(), newPartitionCmd(), newFlattenCmd())
 	root.AddCommand(newGCCmd())
 	root.AddCommand(newInspectCmd())
+	root.AddCommand(newPushCmd())
 	return root
 }
 
