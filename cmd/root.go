@@ -52,6 +52,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newVersionCmd(), newPartitionCmd(), newFlattenCmd())
 	root.AddCommand(newGCCmd())
+	root.AddCommand(newConfigCmd())
 	return root
 }
 

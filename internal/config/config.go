@@ -23,9 +23,9 @@ import (
 // DFSREG_STORAGE_BACKEND).
 type Config struct {
 	// Addr is where serve listens, HOST:PORT.
-	Addr string `mapstructure:"addr"`
+	Addr string `mapstructure:"addr" desc:"listen address, HOST:PORT"`
 	// Root is the store directory (metadata, and blobs for the filesystem backend).
-	Root    string  `mapstructure:"root"`
+	Root    string  `mapstructure:"root" desc:"store directory: SQLite metadata, and blobs with the filesystem backend"`
 	Log     Log     `mapstructure:"log"`
 	HTTP    HTTP    `mapstructure:"http"`
 	Storage Storage `mapstructure:"storage"`
@@ -36,35 +36,35 @@ type Config struct {
 // GC configures garbage collection, by `dfsreg gc` and on a schedule in serve.
 type GC struct {
 	// Interval runs a collection in serve this often; 0 disables it.
-	Interval time.Duration `mapstructure:"interval"`
+	Interval time.Duration `mapstructure:"interval" desc:"run garbage collection in serve this often; 0 disables it"`
 	// Grace keeps anything unreachable for less than this (fresh uploads,
 	// HEADs and mounts count as reachable just now).
-	Grace time.Duration `mapstructure:"grace"`
+	Grace time.Duration `mapstructure:"grace" desc:"keep anything unreachable for less than this"`
 	// Untagged also collects untagged manifests (except children of live
 	// indexes and live referrers) older than Retention.
-	Untagged  bool          `mapstructure:"untagged"`
-	Retention time.Duration `mapstructure:"retention"`
+	Untagged  bool          `mapstructure:"untagged" desc:"also collect untagged manifests older than gc.retention"`
+	Retention time.Duration `mapstructure:"retention" desc:"age of untagged manifests kept with gc.untagged"`
 }
 
 // Log configures the structured logs written to stderr.
 type Log struct {
-	Level  string `mapstructure:"level"`  // debug, info, warn, error
-	Format string `mapstructure:"format"` // text or json
+	Level  string `mapstructure:"level" enum:"debug,info,warn,error" desc:"log level"`
+	Format string `mapstructure:"format" enum:"text,json" desc:"log format (log/slog, to stderr)"`
 }
 
 // HTTP configures the listener.
 type HTTP struct {
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
-	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" desc:"how long a client may take to send request headers"`
 	// IdleTimeout closes keep-alive connections idle this long.
-	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" desc:"keep-alive connections idle this long are closed"`
 	// ShutdownTimeout is how long in-flight requests get on SIGTERM.
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" desc:"grace for in-flight requests on SIGTERM"`
 }
 
 // Storage chooses the blob backend and configures it.
 type Storage struct {
-	Backend string `mapstructure:"backend"` // filesystem, storj or ipfs
+	Backend string `mapstructure:"backend" enum:"filesystem,storj,ipfs" desc:"blob backend"`
 	Storj   Storj  `mapstructure:"storj"`
 	IPFS    IPFS   `mapstructure:"ipfs"`
 }
@@ -72,30 +72,30 @@ type Storage struct {
 // Storj configures the Storj DCS backend. The access grant is a secret: it
 // is never logged nor put in an error message.
 type Storj struct {
-	Bucket string `mapstructure:"bucket"`
+	Bucket string `mapstructure:"bucket" desc:"Storj bucket (must exist); required with the storj backend"`
 	// AccessGrant is the serialized access grant; AccessGrantFile a file
 	// holding it (one of the two).
-	AccessGrant     string `mapstructure:"access_grant"`
-	AccessGrantFile string `mapstructure:"access_grant_file"`
+	AccessGrant     string `mapstructure:"access_grant" secret:"true" desc:"Storj serialized access grant (a secret); or use access_grant_file"`
+	AccessGrantFile string `mapstructure:"access_grant_file" desc:"file holding the Storj access grant"`
 	// PartSize is the multipart upload part size (at least 5 MiB).
-	PartSize ByteSize `mapstructure:"part_size"`
+	PartSize ByteSize `mapstructure:"part_size" desc:"Storj multipart upload part size (at least 5MiB)"`
 }
 
 // IPFS configures the IPFS backend (a kubo node reached over its RPC API).
 type IPFS struct {
 	// API is the node's RPC address: a multiaddr (/ip4/127.0.0.1/tcp/5001)
 	// or a URL (http://127.0.0.1:5001).
-	API string `mapstructure:"api"`
+	API string `mapstructure:"api" desc:"kubo RPC address: a multiaddr (/ip4/127.0.0.1/tcp/5001) or an http(s) URL; required with the ipfs backend"`
 	// CacheDir is the local blob cache ("" = <root>/ipfs-cache).
-	CacheDir string `mapstructure:"cache_dir"`
+	CacheDir string `mapstructure:"cache_dir" desc:"local blob cache directory (empty: <root>/ipfs-cache)"`
 	// CacheSize bounds the cache; least recently used blobs are evicted.
-	CacheSize ByteSize `mapstructure:"cache_size"`
+	CacheSize ByteSize `mapstructure:"cache_size" desc:"local blob cache bound; least recently used blobs are evicted"`
 }
 
 // Uploads configures upload sessions.
 type Uploads struct {
 	// Expiry is how long an idle upload session is kept.
-	Expiry time.Duration `mapstructure:"expiry"`
+	Expiry time.Duration `mapstructure:"expiry" desc:"idle upload sessions are discarded after this"`
 }
 
 // Defaults are the embedded defaults: serve on :5000 with the store in
@@ -231,6 +231,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Uploads.Expiry <= 0 {
 		errs = append(errs, errors.New("uploads.expiry must be positive"))
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("http.read_header_timeout, http.idle_timeout and http.shutdown_timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }
