@@ -27,7 +27,12 @@ then flags. Unknown keys and variables are errors.
 	return cmd
 }
 
+type configVerifyOptions struct {
+	file string
+}
+
 func newConfigVerifyCmd() *cobra.Command {
+	var o configVerifyOptions
 	return &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a configuration file; print ok and a summary, or every problem (exit 1)",
@@ -36,16 +41,17 @@ against the JSON Schema (a duration needs a unit: 90 would be 90ns) and the
 checks outside the file (files and directories it names, address forms).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := config.Verify(args[0])
-			if err != nil {
-				return err
-			}
-			return renderVerify(cmd.OutOrStdout(), s)
+			o.file = args[0]
+			return runConfigVerify(cmd.OutOrStdout(), o)
 		},
 	}
 }
 
-func renderVerify(w io.Writer, s *config.Summary) error {
+func runConfigVerify(w io.Writer, o configVerifyOptions) error {
+	s, err := config.Verify(o.file)
+	if err != nil {
+		return err
+	}
 	c := s.Config
 	fmt.Fprintf(w, "ok %s\n", s.File)
 	fmt.Fprintf(w, "  listen   %s\n", c.Addr)
@@ -69,40 +75,52 @@ func newConfigSchemaCmd() *cobra.Command {
 		Short: "Print the JSON Schema (draft 2020-12) of the configuration file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := config.JSONSchema()
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			return runConfigSchema(cmd.OutOrStdout())
 		},
 	}
 }
 
+func runConfigSchema(w io.Writer) error {
+	b, err := config.JSONSchema()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+type configShowOptions struct {
+	cf          *configFlags
+	showSecrets bool
+}
+
 func newConfigShowCmd() *cobra.Command {
-	var cf *configFlags
-	var reveal bool
+	var o configShowOptions
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Print the effective configuration as YAML (defaults, file, environment, flags), secrets redacted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.load()
-			if err != nil {
-				return err
-			}
-			if !reveal {
-				*c = config.Redact(*c)
-			}
-			b, err := config.MarshalYAML(*c)
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			return runConfigShow(cmd.OutOrStdout(), o)
 		},
 	}
-	cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format")
-	cmd.Flags().BoolVar(&reveal, "show-secrets", false, "print secrets instead of "+config.Redacted)
+	o.cf = addConfigFlags(cmd, "addr", "root", "log.level", "log.format")
+	cmd.Flags().BoolVar(&o.showSecrets, "show-secrets", false, "print secrets instead of "+config.Redacted)
 	return cmd
+}
+
+func runConfigShow(w io.Writer, o configShowOptions) error {
+	c, err := o.cf.load()
+	if err != nil {
+		return err
+	}
+	if !o.showSecrets {
+		*c = config.Redact(*c)
+	}
+	b, err := config.MarshalYAML(*c)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

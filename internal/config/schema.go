@@ -103,15 +103,15 @@ func schemaOf(t reflect.Type, def reflect.Value, key string) (*Schema, error) {
 	}
 	switch t.Kind() {
 	case reflect.String:
-		return &Schema{Type: "string", Default: def.String()}, nil
+		return &Schema{Type: "string", Default: def.Interface()}, nil
 	case reflect.Bool:
-		return &Schema{Type: "boolean", Default: def.Bool()}, nil
+		return &Schema{Type: "boolean", Default: def.Interface()}, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return &Schema{Type: "integer", Default: def.Int()}, nil
+		return &Schema{Type: "integer", Default: def.Interface()}, nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return &Schema{Type: "integer", Minimum: new(int64), Default: def.Uint()}, nil
+		return &Schema{Type: "integer", Minimum: new(int64), Default: def.Interface()}, nil
 	case reflect.Float32, reflect.Float64:
-		return &Schema{Type: "number", Default: def.Float()}, nil
+		return &Schema{Type: "number", Default: def.Interface()}, nil
 	case reflect.Slice:
 		items, err := schemaOf(t.Elem(), reflect.Zero(t.Elem()), key+"[]")
 		if err != nil {
