@@ -1,4 +1,4 @@
-package main
+package release
 
 // The release: goreleaser (pinned in tools/goreleaser, installed by
 // .ci/install-tools) checks .goreleaser.yaml, then builds a snapshot release
@@ -6,7 +6,7 @@ package main
 // release would ship: 4 static binaries that report the injected version,
 // archives holding them, and checksums of the archives.
 //
-// Run: PATH=$PWD/.tools/bin:$PATH go test -run TestRelease -count=1 .
+// Run: PATH=$PWD/.tools/bin:$PATH go test -count=1 ./internal/release
 
 import (
 	"archive/tar"
@@ -33,7 +33,12 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-const releaseConfig = ".goreleaser.yaml"
+const (
+	// repoRoot is the module root, where goreleaser runs.
+	repoRoot = "../.."
+	// requireToolsEnv=1 turns a missing tool into a failure (make test sets it).
+	requireToolsEnv = "TEST_REQUIRE_TOOLS"
+)
 
 // releaseTargets are the platforms a release ships.
 var releaseTargets = []string{"darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"}
@@ -72,7 +77,9 @@ func TestRelease(t *testing.T) {
 		t.Skip("builds 4 release binaries; skipped with -short")
 	}
 	goreleaser := requireTool(t, "goreleaser")
-	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	git := exec.Command("git", "rev-parse", "HEAD")
+	git.Dir = repoRoot
+	head, err := git.Output()
 	if err != nil {
 		t.Skipf("not a git checkout (goreleaser versions from git): %v", err)
 	}
@@ -81,16 +88,16 @@ func TestRelease(t *testing.T) {
 	tmp := t.TempDir()
 	dist := filepath.Join(tmp, "dist")
 	cfg := filepath.Join(tmp, "goreleaser.yaml")
-	raw, err := os.ReadFile(releaseConfig)
+	raw, err := os.ReadFile(filepath.Join(repoRoot, ".goreleaser.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", releaseConfig, err)
+		t.Fatalf(".goreleaser.yaml: %v", err)
 	}
 	if _, ok := doc["dist"]; ok {
-		t.Fatalf("%s sets dist: leave the default (dist/, gitignored)", releaseConfig)
+		t.Fatal(".goreleaser.yaml sets dist: leave the default (dist/, gitignored)")
 	}
 	doc["dist"] = dist
 	b, err := yaml.Marshal(doc)
@@ -107,7 +114,9 @@ func TestRelease(t *testing.T) {
 	// goreleaser reads the commit only if `git ls-remote --get-url` answers:
 	// give a checkout without a remote (a local worktree) the project's
 	// URL, in the environment only (nothing is fetched from it).
-	if err := exec.Command("git", "ls-remote", "--get-url").Run(); err != nil {
+	remote := exec.Command("git", "ls-remote", "--get-url")
+	remote.Dir = repoRoot
+	if err := remote.Run(); err != nil {
 		t.Logf("no git remote: goreleaser runs with remote.origin.url set in its environment")
 		env = append(env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=remote.origin.url", "GIT_CONFIG_VALUE_0=https://github.com/dfsreg/dfsreg.git")
 	}
@@ -122,6 +131,7 @@ func TestRelease(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		cmd := exec.CommandContext(ctx, goreleaser, args...)
+		cmd.Dir = repoRoot
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -144,7 +154,7 @@ func TestRelease(t *testing.T) {
 	var checksums []artifact
 	for _, a := range arts {
 		if !filepath.IsAbs(a.Path) {
-			a.Path = filepath.Join(".", a.Path)
+			a.Path = filepath.Join(repoRoot, a.Path)
 		}
 		switch a.Type {
 		case "Binary":
