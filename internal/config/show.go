@@ -17,8 +17,8 @@ const Redacted = "<redacted>"
 
 // IsSecret reports whether the key whose last segment is name, with the
 // given struct tag, holds a secret: tagged secret:"true", or named like one
-// (password, secret, token, access_grant, private_key), unless it names a
-// file holding it (_file, _path).
+// (containing password, secret, token or access_grant, or ending in key),
+// unless it names a file holding it (_file, _path).
 func IsSecret(name string, tag reflect.StructTag) bool {
 	if tag.Get("secret") == "true" {
 		return true
@@ -26,12 +26,12 @@ func IsSecret(name string, tag reflect.StructTag) bool {
 	if strings.HasSuffix(name, "_file") || strings.HasSuffix(name, "_path") {
 		return false
 	}
-	for _, w := range []string{"password", "secret", "token", "access_grant", "private_key"} {
+	for _, w := range []string{"password", "secret", "token", "access_grant"} {
 		if strings.Contains(name, w) {
 			return true
 		}
 	}
-	return false
+	return name == "key" || strings.HasSuffix(name, "_key")
 }
 
 // Redact returns a copy of c whose secrets (non-empty strings, see IsSecret)

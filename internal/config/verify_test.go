@@ -96,6 +96,9 @@ func TestIsSecret(t *testing.T) {
 		{"token_key", "", true},
 		{"client_secret", "", true},
 		{"private_key_file", "", false},
+		{"signing_key", "", true},
+		{"key", "", true},
+		{"keyring_dir", "", false},
 		{"bucket", "", false},
 		{"api", `secret:"true"`, true},
 	} {
