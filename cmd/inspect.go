@@ -10,6 +10,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/dfsreg/dfsreg/internal/buildinfo"
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/inspect"
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
@@ -102,7 +103,7 @@ func runInspect(ctx context.Context, stdout io.Writer, args []string, o *inspect
 		}
 		src = inspect.LayoutSource(l)
 	default:
-		ro := inspect.RegistryOptions{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + version}
+		ro := inspect.RegistryOptions{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + buildinfo.Get().Version}
 		repo, ref, err := inspect.ParseRegistryRef(t.Ref, ro)
 		if err != nil {
 			return err

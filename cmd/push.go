@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dfsreg/dfsreg/internal/buildinfo"
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/push"
 	"github.com/dfsreg/dfsreg/internal/remote"
@@ -106,7 +107,7 @@ func runPush(cmd *cobra.Command, o *pushOpts, args []string) error {
 		req.Options.ChunkSize = -1
 	}
 	req.Options.Jobs = o.jobs
-	req.Remote = remote.Options{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + version}
+	req.Remote = remote.Options{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + buildinfo.Get().Version}
 
 	stderr := cmd.ErrOrStderr()
 	var r *pushRenderer

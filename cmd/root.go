@@ -54,6 +54,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newGCCmd())
 	root.AddCommand(newInspectCmd())
 	root.AddCommand(newPushCmd())
+	root.AddCommand(newConfigCmd())
 	return root
 }
 

@@ -1,46 +1,50 @@
 package cmd
 
 import (
+	"encoding/json"
 	"fmt"
-	"runtime"
-	"runtime/debug"
+	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dfsreg/dfsreg/internal/buildinfo"
 )
 
-// Set at release time with -ldflags "-X github.com/dfsreg/dfsreg/cmd.version=..."
-var (
-	version = "dev"
-	commit  = ""
-	date    = ""
-)
+type versionOptions struct {
+	json bool
+}
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var o versionOptions
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit, build date and Go version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, d := commit, date
-			if bi, ok := debug.ReadBuildInfo(); ok && c == "" {
-				for _, s := range bi.Settings {
-					switch s.Key {
-					case "vcs.revision":
-						c = s.Value
-					case "vcs.time":
-						d = s.Value
-					}
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "dfsreg %s\n", version)
-			if c != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "commit %s\n", c)
-			}
-			if d != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "built %s\n", d)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
+			return runVersion(cmd.OutOrStdout(), o, buildinfo.Get())
 		},
 	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return cmd
+}
+
+func runVersion(w io.Writer, o versionOptions, in buildinfo.Info) error {
+	if o.json {
+		e := json.NewEncoder(w)
+		e.SetIndent("", "  ")
+		return e.Encode(in)
+	}
+	fmt.Fprintf(w, "dfsreg %s\n", in.Version)
+	if in.Commit != "" {
+		dirty := ""
+		if in.Modified {
+			dirty = " (modified)"
+		}
+		fmt.Fprintf(w, "commit %s%s\n", in.Commit, dirty)
+	}
+	if in.Date != "" {
+		fmt.Fprintf(w, "built %s\n", in.Date)
+	}
+	fmt.Fprintf(w, "%s %s\n", in.GoVersion, in.Platform)
+	return nil
 }

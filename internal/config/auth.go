@@ -16,31 +16,31 @@ type Auth struct {
 	HTPasswd HTPasswd `mapstructure:"htpasswd"`
 	Token    Token    `mapstructure:"token"`
 	// AnonymousPull lets clients without credentials pull every repository.
-	AnonymousPull bool `mapstructure:"anonymous_pull"`
+	AnonymousPull bool `mapstructure:"anonymous_pull" desc:"clients without credentials may pull every repository"`
 	// Access are the rules of the htpasswd mode (default deny); in the
 	// environment, DFSREG_AUTH_ACCESS holds them as a JSON list.
-	Access []AccessRule `mapstructure:"access"`
+	Access []AccessRule `mapstructure:"access" desc:"htpasswd mode: access rules {repository, users, groups, actions}; rules only grant"`
 	// Groups name sets of users for Access (DFSREG_AUTH_GROUPS: JSON list).
-	Groups       []Group      `mapstructure:"groups"`
+	Groups       []Group      `mapstructure:"groups" desc:"htpasswd mode: groups {name, users} that access rules can name"`
 	FailedLogins FailedLogins `mapstructure:"failed_logins"`
 }
 
 // HTPasswd is the Basic authentication mode.
 type HTPasswd struct {
 	// Path is the htpasswd file (bcrypt entries only), re-read when it changes.
-	Path  string `mapstructure:"path"`
-	Realm string `mapstructure:"realm"`
+	Path  string `mapstructure:"path" desc:"htpasswd file (bcrypt only): HTTP Basic authentication; re-read when it changes"`
+	Realm string `mapstructure:"realm" desc:"realm of the Basic challenge"`
 }
 
 // Token is the bearer token mode: the registry verifies JWTs that the token
 // server at Realm issues for Service, signed by Issuer with a key of
 // RootCertBundle.
 type Token struct {
-	Realm   string `mapstructure:"realm"`
-	Service string `mapstructure:"service"`
-	Issuer  string `mapstructure:"issuer"`
+	Realm   string `mapstructure:"realm" desc:"token server URL: bearer token authentication"`
+	Service string `mapstructure:"service" desc:"this registry's name: the aud claim tokens must carry"`
+	Issuer  string `mapstructure:"issuer" desc:"the iss claim tokens must carry"`
 	// RootCertBundle is a PEM file of certificates and/or public keys.
-	RootCertBundle string `mapstructure:"rootcertbundle"`
+	RootCertBundle string `mapstructure:"rootcertbundle" desc:"PEM certificates and/or public keys that sign tokens"`
 }
 
 // AccessRule grants Actions (pull, push, delete, or * for all) on the
@@ -50,7 +50,7 @@ type Token struct {
 type AccessRule struct {
 	Repository string   `mapstructure:"repository"`
 	Users      []string `mapstructure:"users"`
-	Groups     []string `mapstructure:"groups"`
+	Groups     []string `mapstructure:"groups" desc:"htpasswd mode: groups {name, users} that access rules can name"`
 	Actions    []string `mapstructure:"actions"`
 }
 
@@ -63,8 +63,8 @@ type Group struct {
 // FailedLogins bounds failed logins per client address: at most Max in a
 // burst, refilled at Max per Window; beyond, 429.
 type FailedLogins struct {
-	Max    int           `mapstructure:"max"`
-	Window time.Duration `mapstructure:"window"`
+	Max    int           `mapstructure:"max" desc:"failed logins allowed per client address at once"`
+	Window time.Duration `mapstructure:"window" desc:"one more failed login is allowed per client address every window/max"`
 }
 
 // Enabled reports whether serve authenticates clients.

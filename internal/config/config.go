@@ -23,9 +23,9 @@ import (
 // DFSREG_STORAGE_BACKEND).
 type Config struct {
 	// Addr is where serve listens, HOST:PORT.
-	Addr string `mapstructure:"addr"`
+	Addr string `mapstructure:"addr" desc:"listen address, HOST:PORT"`
 	// Root is the store directory (metadata, and blobs for the filesystem backend).
-	Root    string  `mapstructure:"root"`
+	Root    string  `mapstructure:"root" desc:"store directory: SQLite metadata, and blobs with the filesystem backend"`
 	Log     Log     `mapstructure:"log"`
 	HTTP    HTTP    `mapstructure:"http"`
 	Storage Storage `mapstructure:"storage"`
@@ -40,43 +40,43 @@ type Config struct {
 // GC configures garbage collection, by `dfsreg gc` and on a schedule in serve.
 type GC struct {
 	// Interval runs a collection in serve this often; 0 disables it.
-	Interval time.Duration `mapstructure:"interval"`
+	Interval time.Duration `mapstructure:"interval" desc:"run garbage collection in serve this often; 0 disables it"`
 	// Grace keeps anything unreachable for less than this (fresh uploads,
 	// HEADs and mounts count as reachable just now).
-	Grace time.Duration `mapstructure:"grace"`
+	Grace time.Duration `mapstructure:"grace" desc:"keep anything unreachable for less than this"`
 	// Untagged also collects untagged manifests (except children of live
 	// indexes and live referrers) older than Retention.
-	Untagged  bool          `mapstructure:"untagged"`
-	Retention time.Duration `mapstructure:"retention"`
+	Untagged  bool          `mapstructure:"untagged" desc:"also collect untagged manifests older than gc.retention"`
+	Retention time.Duration `mapstructure:"retention" desc:"age of untagged manifests kept with gc.untagged"`
 }
 
 // Log configures the structured logs written to stderr.
 type Log struct {
-	Level  string `mapstructure:"level"`  // debug, info, warn, error
-	Format string `mapstructure:"format"` // text or json
+	Level  string `mapstructure:"level" enum:"debug,info,warn,error" desc:"log level"`
+	Format string `mapstructure:"format" enum:"text,json" desc:"log format (log/slog, to stderr)"`
 }
 
 // HTTP configures the listener.
 type HTTP struct {
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
-	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" desc:"how long a client may take to send request headers"`
 	// IdleTimeout closes keep-alive connections idle this long.
-	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" desc:"keep-alive connections idle this long are closed"`
 	// ShutdownTimeout is how long in-flight requests get on SIGTERM.
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" desc:"grace for in-flight requests on SIGTERM"`
 	// BodyIdleTimeout cuts a request body that sends nothing for this long
 	// (a long upload that keeps sending is never cut).
-	BodyIdleTimeout time.Duration `mapstructure:"body_idle_timeout"`
+	BodyIdleTimeout time.Duration `mapstructure:"body_idle_timeout" desc:"a request body that sends nothing this long is cut (408)"`
 	// MaxHeaderBytes bounds a request's headers.
-	MaxHeaderBytes ByteSize `mapstructure:"max_header_bytes"`
+	MaxHeaderBytes ByteSize `mapstructure:"max_header_bytes" desc:"request header limit (431 beyond)"`
 	// WriteIdleTimeout cuts a connection whose client accepts no response
 	// bytes for this long (stopped reading, or gone); Linux only.
-	WriteIdleTimeout time.Duration `mapstructure:"write_idle_timeout"`
+	WriteIdleTimeout time.Duration `mapstructure:"write_idle_timeout" desc:"a client that reads nothing of a response this long is cut (Linux)"`
 }
 
 // Storage chooses the blob backend and configures it.
 type Storage struct {
-	Backend string `mapstructure:"backend"` // filesystem, storj or ipfs
+	Backend string `mapstructure:"backend" enum:"filesystem,storj,ipfs" desc:"blob backend"`
 	Storj   Storj  `mapstructure:"storj"`
 	IPFS    IPFS   `mapstructure:"ipfs"`
 }
@@ -84,59 +84,59 @@ type Storage struct {
 // Storj configures the Storj DCS backend. The access grant is a secret: it
 // is never logged nor put in an error message.
 type Storj struct {
-	Bucket string `mapstructure:"bucket"`
+	Bucket string `mapstructure:"bucket" desc:"Storj bucket (must exist); required with the storj backend"`
 	// AccessGrant is the serialized access grant; AccessGrantFile a file
 	// holding it (one of the two).
-	AccessGrant     string `mapstructure:"access_grant"`
-	AccessGrantFile string `mapstructure:"access_grant_file"`
+	AccessGrant     string `mapstructure:"access_grant" secret:"true" desc:"Storj serialized access grant (a secret); or use access_grant_file"`
+	AccessGrantFile string `mapstructure:"access_grant_file" desc:"file holding the Storj access grant"`
 	// PartSize is the multipart upload part size (at least 5 MiB).
-	PartSize ByteSize `mapstructure:"part_size"`
+	PartSize ByteSize `mapstructure:"part_size" desc:"Storj multipart upload part size (at least 5MiB)"`
 }
 
 // IPFS configures the IPFS backend (a kubo node reached over its RPC API).
 type IPFS struct {
 	// API is the node's RPC address: a multiaddr (/ip4/127.0.0.1/tcp/5001)
 	// or a URL (http://127.0.0.1:5001).
-	API string `mapstructure:"api"`
+	API string `mapstructure:"api" desc:"kubo RPC address: a multiaddr (/ip4/127.0.0.1/tcp/5001) or an http(s) URL; required with the ipfs backend"`
 	// CacheDir is the local blob cache ("" = <root>/ipfs-cache).
-	CacheDir string `mapstructure:"cache_dir"`
+	CacheDir string `mapstructure:"cache_dir" desc:"local blob cache directory (empty: <root>/ipfs-cache)"`
 	// CacheSize bounds the cache; least recently used blobs are evicted.
-	CacheSize ByteSize `mapstructure:"cache_size"`
+	CacheSize ByteSize `mapstructure:"cache_size" desc:"local blob cache bound; least recently used blobs are evicted"`
 }
 
 // Uploads configures upload sessions.
 type Uploads struct {
 	// Expiry is how long an idle upload session is kept.
-	Expiry time.Duration `mapstructure:"expiry"`
+	Expiry time.Duration `mapstructure:"expiry" desc:"idle upload sessions are discarded after this"`
 }
 
 // TLS makes serve speak HTTPS. Certificate and key are re-read when their
 // files change; with ClientCAFile every client must present a certificate
 // signed by one of its CAs (mTLS).
 type TLS struct {
-	CertFile     string `mapstructure:"cert_file"`
-	KeyFile      string `mapstructure:"key_file"`
-	ClientCAFile string `mapstructure:"client_ca_file"`
+	CertFile     string `mapstructure:"cert_file" desc:"PEM certificate: serve speaks HTTPS (re-read when the file changes)"`
+	KeyFile      string `mapstructure:"key_file" desc:"PEM private key of cert_file"`
+	ClientCAFile string `mapstructure:"client_ca_file" desc:"PEM CA certificates: clients must present a certificate they signed (mTLS)"`
 }
 
 // Metrics configures the Prometheus endpoint /metrics on the main listener.
 type Metrics struct {
-	Enabled bool `mapstructure:"enabled"`
+	Enabled bool `mapstructure:"enabled" desc:"serve Prometheus metrics at /metrics on the main listener"`
 }
 
 // Limits bound what clients can take from serve.
 type Limits struct {
 	// Rate is the sustained requests per second allowed per client IP
 	// (0: no rate limit); Burst the requests allowed at once.
-	Rate  float64 `mapstructure:"rate"`
-	Burst int     `mapstructure:"burst"`
+	Rate  float64 `mapstructure:"rate" desc:"requests per second allowed per client IP (0: no limit; beyond: 429)"`
+	Burst int     `mapstructure:"burst" desc:"requests a client may make at once under limits.rate"`
 	// MaxUploads bounds the upload requests carrying a body at once.
-	MaxUploads int `mapstructure:"max_uploads"`
+	MaxUploads int `mapstructure:"max_uploads" desc:"upload requests carrying blob bytes at once (more: 429)"`
 	// MaxConnections bounds open client connections (0: unbounded).
-	MaxConnections int `mapstructure:"max_connections"`
+	MaxConnections int `mapstructure:"max_connections" desc:"open client connections (0: unbounded; more wait to be accepted)"`
 	// MaxManifestPuts bounds manifest PUTs read at once (each holds up to
 	// 4 MiB in memory); more wait their turn.
-	MaxManifestPuts int `mapstructure:"max_manifest_puts"`
+	MaxManifestPuts int `mapstructure:"max_manifest_puts" desc:"manifest PUTs read at once (more wait, then 429)"`
 }
 
 // Defaults are the embedded defaults: serve on :5000 with the store in
@@ -197,6 +197,14 @@ func Load(file string, flags map[string]*pflag.Flag) (*Config, error) {
 		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc(), jsonListHook)))
 	if err != nil {
 		return nil, fmt.Errorf("config%s: %w", where(file), err)
+	}
+	// An empty list is no list: a written-out configuration loads back
+	// equal to the one written.
+	if len(c.Auth.Access) == 0 {
+		c.Auth.Access = nil
+	}
+	if len(c.Auth.Groups) == 0 {
+		c.Auth.Groups = nil
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config%s: %w", where(file), err)
@@ -278,6 +286,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Auth.validate())
 	errs = append(errs, c.validateOps()...)
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("http.read_header_timeout, http.idle_timeout and http.shutdown_timeout must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
