@@ -338,7 +338,13 @@ func TestNodeUnreachable(t *testing.T) {
 	cold := storetest.Payload(11, 2<<20)
 	dcold, _ := put(t, s, "down", cold)
 	dhot, _ := put(t, s, "down", hot) // evicts cold
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping with the node up: %v", err)
+	}
 	p.down()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping with the node down succeeded: /readyz would say ready")
+	}
 	rc, err := s.OpenBlob(ctx, "down", dhot, 0, -1)
 	if err != nil {
 		t.Fatalf("cached blob with the node down: %v", err)

@@ -36,6 +36,7 @@ func RunBackend(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"LargeStreamed", testLargeStreamed},
 		{"ConcurrentSameDigest", testConcurrentSameDigest},
 		{"ConcurrentDistinct", testConcurrentDistinct},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })
@@ -604,5 +605,25 @@ func testConcurrentDistinct(t *testing.T, b store.Backend) {
 			continue
 		}
 		wantBlob(t, b, digest.FromBytes(data), data)
+	}
+}
+
+// testPing: a working backend answers Ping (what /readyz asks), before and
+// after it holds a blob.
+func testPing(t *testing.T, b store.Backend) {
+	p, ok := b.(store.Pinger)
+	if !ok {
+		t.Fatalf("%T does not implement store.Pinger: /readyz could not check it", b)
+	}
+	if err := p.Ping(ctxOf(t)); err != nil {
+		t.Fatalf("Ping of an empty backend: %v", err)
+	}
+	data := []byte("ping")
+	st := stage(t, b, data, 0)
+	if err := st.Commit(ctxOf(t), digest.FromBytes(data), true); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if err := p.Ping(ctxOf(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
 	}
 }
