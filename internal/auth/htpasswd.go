@@ -103,7 +103,7 @@ func (h *HTPasswd) reload() {
 	h.checked = time.Now()
 	st, err := os.Stat(h.path)
 	if err != nil {
-		h.log.Error("htpasswd: keeping the previous users", "err", err)
+		h.log.Warn("htpasswd: keeping the previous users", "err", err)
 		return
 	}
 	if stampOf(st) == h.stamp {
@@ -115,7 +115,7 @@ func (h *HTPasswd) reload() {
 	}
 	users, err := readHTPasswd(h.path)
 	if err != nil {
-		h.log.Error("htpasswd changed but does not load: keeping the previous users", "err", err)
+		h.log.Warn("htpasswd changed but does not load: keeping the previous users", "err", err)
 		h.stamp = stampOf(st) // do not re-read until it changes again
 		return
 	}
