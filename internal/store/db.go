@@ -40,9 +40,15 @@ type db struct {
 	closeMu sync.RWMutex
 	closing bool
 
-	// committed counts committed batches; durable is the highest batch
-	// known durable.
-	committed, durable atomic.Uint64
+	// committing counts batches whose commit has begun (a reader may see
+	// them from then on), committed those whose commit has ended; durable
+	// is the highest batch known durable.
+	committing, committed, durable atomic.Uint64
+	// failed is set, for good, by the first failed WAL sync: after it
+	// nothing committed can be known durable (a later fdatasync may report
+	// success for pages the failed one dropped), so every write and every
+	// read that needs durability fails with it.
+	failed atomic.Pointer[error]
 	// syncMu guards the rest: batches waiting for a sync, the highest
 	// batch a started sync covers, whether the writer has stopped, and
 	// durableCh, closed and replaced each time durable moves.
@@ -55,6 +61,9 @@ type db struct {
 
 	// sync makes the WAL durable (syncWAL; tests hold it back).
 	sync func() error
+	// afterCommit, when set (tests), runs between a batch's commit and
+	// its hand-over to the syncers.
+	afterCommit func()
 
 	// stop and stopped end the checkpointer.
 	stop, stopped chan struct{}
@@ -146,7 +155,9 @@ func (r *row) Scan(dest ...any) error {
 	}
 	err := r.r.Scan(dest...)
 	if r.d != nil {
-		r.d.settle()
+		if serr := r.d.settle(); serr != nil {
+			return serr
+		}
 	}
 	return err
 }
@@ -308,6 +319,9 @@ func (d *db) enqueue(ctx context.Context, req writeReq) error {
 	if d.closing {
 		return ErrClosed
 	}
+	if f := d.failed.Load(); f != nil {
+		return *f
+	}
 	select {
 	case d.queue <- req:
 		return nil
@@ -343,11 +357,16 @@ func (d *db) writer() {
 				break fill
 			}
 		}
+		// The number is taken before the commit begins, so that a reader
+		// that sees this batch's rows also sees it in committing and waits
+		// for its sync.
+		seq := d.committing.Add(1)
 		errs, err := d.commit(batch)
+		if d.afterCommit != nil {
+			d.afterCommit()
+		}
 		d.syncMu.Lock()
-		// committed moves with the batch's arrival among the unsynced, so
-		// that a reader that saw this commit waits for a sync covering it.
-		seq := d.committed.Add(1)
+		d.committed.Store(seq)
 		d.unsynced = append(d.unsynced, syncReq{seq: seq, err: err, reqs: batch, errs: errs})
 		d.syncCond.Signal()
 		d.syncMu.Unlock()
@@ -371,11 +390,17 @@ func (d *db) syncer() {
 		d.syncMu.Unlock()
 		serr := d.sync()
 		d.syncMu.Lock()
-		if target > d.durable.Load() {
-			d.durable.Store(target)
-			close(d.durableCh)
-			d.durableCh = make(chan struct{})
+		if serr != nil && d.failed.Load() == nil {
+			serr = fmt.Errorf("%w: %w", ErrSyncFailed, serr)
+			d.failed.Store(&serr)
 		}
+		if f := d.failed.Load(); f != nil {
+			serr = *f // nothing is known durable any more
+		} else if target > d.durable.Load() {
+			d.durable.Store(target)
+		}
+		close(d.durableCh) // wake readers: moved on, or failed
+		d.durableCh = make(chan struct{})
 		n := 0
 		for n < len(d.unsynced) && d.unsynced[n].seq <= target {
 			b := d.unsynced[n]
@@ -395,21 +420,31 @@ func (d *db) syncer() {
 	}
 }
 
-// settle is the read gate: it returns once every batch committed so far is
-// durable. Called after a read, it makes sure the read saw nothing a crash
-// could take back; it costs an atomic load unless a sync is under way, and
-// then at most that sync.
-func (d *db) settle() {
-	c := d.committed.Load()
-	for d.durable.Load() < c {
+// ErrSyncFailed marks the failure of a WAL sync: the store then refuses
+// every write and every read that needs durability until it is reopened.
+var ErrSyncFailed = errors.New("metadata: making commits durable failed; restart dfsreg")
+
+// settle is the read gate: it returns once every batch whose commit had
+// begun when it was called is durable. Called after a read, it makes sure
+// the read saw nothing a crash could take back; it costs two atomic loads
+// unless a sync is under way, and then at most that sync. It fails once a
+// sync has failed.
+func (d *db) settle() error {
+	c := d.committing.Load()
+	for {
+		if f := d.failed.Load(); f != nil {
+			return *f
+		}
+		if d.durable.Load() >= c {
+			return nil
+		}
 		d.syncMu.Lock()
 		ch := d.durableCh
-		done := d.durable.Load() >= c
+		moved := d.durable.Load() >= c || d.failed.Load() != nil
 		d.syncMu.Unlock()
-		if done {
-			return
+		if !moved {
+			<-ch
 		}
-		<-ch
 	}
 }
 

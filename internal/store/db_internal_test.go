@@ -113,14 +113,6 @@ func TestCommitPipeline(t *testing.T) {
 		t.Fatalf("read saw %d rows, want 2", n)
 	}
 
-	// A failed sync fails the writes it covers.
-	broken := errors.New("disk on fire")
-	w3 := insert("c")
-	nextSync(t, calls) <- broken
-	if err := waitFor(t, w3, "answer to a write whose sync failed"); !errors.Is(err, broken) {
-		t.Fatalf("write whose sync failed: %v, want %v", err, broken)
-	}
-
 	// Close syncs what is committed and answers everything first.
 	w4 := insert("d")
 	sync4 := nextSync(t, calls)
@@ -141,4 +133,103 @@ func TestCommitPipeline(t *testing.T) {
 	if err := waitFor(t, closed, "Close"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReadBetweenCommitAndSync: a read that sees a batch whose commit has
+// ended but which has not yet reached the syncers still waits for its sync.
+func TestReadBetweenCommitAndSync(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	calls := heldSyncs(s)
+	committed, release := make(chan struct{}), make(chan struct{})
+	s.db.afterCommit = func() {
+		close(committed)
+		<-release
+		s.db.afterCommit = nil // only the first batch
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.db.update(ctx, func(tx *tx) error {
+			_, err := tx.Exec(`INSERT INTO repos (name, created) VALUES ('x', 0)`)
+			return err
+		})
+	}()
+	waitFor(t, committed, "the commit")
+	read := make(chan int, 1)
+	go func() {
+		var n int
+		if err := s.db.queryRow(ctx, `SELECT count(*) FROM repos WHERE name = 'x'`).Scan(&n); err != nil {
+			t.Error(err)
+		}
+		read <- n
+	}()
+	if !blocked(read) {
+		t.Fatal("a read of a commit not yet handed to the syncers returned")
+	}
+	close(release)
+	nextSync(t, calls) <- nil
+	if n := waitFor(t, read, "the gated read"); n != 1 {
+		t.Fatalf("read saw %d rows, want 1", n)
+	}
+	if err := waitFor(t, done, "the write"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for c := range calls {
+			c <- nil
+		}
+	}()
+}
+
+// TestSyncFailure: a failed sync fails the writes it covers, and from then
+// on the store refuses writes and reads that need durability, even when a
+// later sync reports success (after a failed fdatasync the kernel may have
+// dropped the pages and report the next one clean).
+func TestSyncFailure(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	calls := heldSyncs(s)
+	insert := func(name string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.db.update(ctx, func(tx *tx) error {
+				_, err := tx.Exec(`INSERT INTO repos (name, created) VALUES (?, 0)`, name)
+				return err
+			})
+		}()
+		return done
+	}
+	broken := errors.New("disk on fire")
+	w1 := insert("a")
+	sync1 := nextSync(t, calls)
+	w2 := insert("b")
+	sync2 := nextSync(t, calls) // overlaps sync1, covers both
+	sync1 <- broken
+	if err := waitFor(t, w1, "the write whose sync failed"); !errors.Is(err, broken) || !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("write whose sync failed: %v, want %v", err, broken)
+	}
+	sync2 <- nil // reports success, too late
+	if err := waitFor(t, w2, "the second write"); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("write covered by a later, successful sync after a failure: %v, want ErrSyncFailed", err)
+	}
+	var n int
+	if err := s.db.queryRow(ctx, `SELECT count(*) FROM repos`).Scan(&n); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("read after a failed sync: %v, want ErrSyncFailed", err)
+	}
+	if err := waitFor(t, insert("c"), "a write after the failure"); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("write after a failed sync: %v, want ErrSyncFailed", err)
+	}
+	go func() {
+		for c := range calls {
+			c <- nil
+		}
+	}()
 }

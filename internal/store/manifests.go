@@ -417,7 +417,9 @@ func (s *Store) list(ctx context.Context, query string, n int, args ...any) ([]s
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	s.db.settle()
+	if err := s.db.settle(); err != nil {
+		return nil, false, err
+	}
 	if n >= 0 && len(out) > n {
 		return out[:n], true, nil
 	}
@@ -464,6 +466,8 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	s.db.settle()
+	if err := s.db.settle(); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
