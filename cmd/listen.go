@@ -18,7 +18,8 @@ func serveLimits(c *config.Config) serve.Limits {
 // openListener opens serve's listener: TLS when configured, connections
 // bounded by limits.max_connections.
 func openListener(c *config.Config, log *slog.Logger) (*listen.Listener, error) {
-	o := listen.Options{Addr: c.Addr, MaxConnections: c.Limits.MaxConnections, WriteIdleTimeout: c.HTTP.WriteIdleTimeout}
+	o := listen.Options{Addr: c.Addr, MaxConnections: c.Limits.MaxConnections, WriteIdleTimeout: c.HTTP.WriteIdleTimeout,
+		OnError: func(err error) { log.Warn("serving connections without the write idle timeout", "err", err) }}
 	if c.TLSEnabled() {
 		tc, err := listen.TLSConfig(listen.TLSFiles{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, ClientCAFile: c.TLS.ClientCAFile},
 			func(err error) { log.Warn("tls: keeping the previous certificate", "err", err) })

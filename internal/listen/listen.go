@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -23,6 +24,9 @@ type Options struct {
 	WriteIdleTimeout time.Duration
 	// TLS, when set, makes the listener speak TLS.
 	TLS *tls.Config
+	// OnError, when set, is told (once) that the write idle timeout could
+	// not be set on a connection; the connection is served without it.
+	OnError func(error)
 }
 
 // Listener is an open listener and the URL scheme it serves.
@@ -41,7 +45,7 @@ func Listen(o Options) (*Listener, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if o.WriteIdleTimeout > 0 {
-		ln = &writeIdleListener{Listener: ln, d: o.WriteIdleTimeout}
+		ln = &writeIdleListener{Listener: ln, d: o.WriteIdleTimeout, onErr: o.OnError}
 	}
 	if o.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, o.MaxConnections)
@@ -52,10 +56,15 @@ func Listen(o Options) (*Listener, error) {
 	return &Listener{Listener: tls.NewListener(ln, o.TLS), Scheme: "https"}, nil
 }
 
-// writeIdleListener sets the write idle timeout on every connection.
+// writeIdleListener sets the write idle timeout on every connection. The
+// timeout is hardening, not a condition of service: a connection on which
+// the option cannot be set (a kernel or sandbox that refuses it) is served
+// without it; an error from Accept would stop the whole server.
 type writeIdleListener struct {
 	net.Listener
-	d time.Duration
+	d     time.Duration
+	onErr func(error)
+	once  sync.Once
 }
 
 func (l *writeIdleListener) Accept() (net.Conn, error) {
@@ -63,9 +72,8 @@ func (l *writeIdleListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := setWriteIdle(c, l.d); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("setting the write idle timeout: %w", err)
+	if err := setWriteIdle(c, l.d); err != nil && l.onErr != nil {
+		l.once.Do(func() { l.onErr(fmt.Errorf("setting the write idle timeout: %w", err)) })
 	}
 	return c, nil
 }

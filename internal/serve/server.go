@@ -124,6 +124,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		return
 	}
 	body := s.wrapBody(w, r)
+	if body != nil {
+		if rt.kind == epManifest {
+			body.code = oci.CodeManifestInvalid
+		}
+		// On every way out, refused requests included: net/http then
+		// drains what is left of the body, and the idle deadline must
+		// still bound that.
+		defer body.idle.handlerDone()
+	}
 	noteRoute(r, rt, body)
 	// Authenticated before admitted: a stranger's upload takes no slot.
 	if err := s.authorize(w, r, &rt); err != nil {
@@ -138,9 +147,6 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	defer release()
 	if err := h(w, r, rt); err != nil {
 		s.writeError(w, r, err)
-	}
-	if body != nil {
-		body.idle.handlerDone()
 	}
 }
 
@@ -182,6 +188,8 @@ type bodyReader struct {
 	io.ReadCloser
 	n    int64
 	idle *idleDeadline
+	// code is the error code of a body cut for idling (the endpoint's).
+	code oci.Code
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -194,7 +202,11 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		err = oci.Err(oci.CodeSizeInvalid, "the request body ended after %d bytes, short of its declared length", b.n)
 	case errors.Is(err, os.ErrDeadlineExceeded) && b.idle != nil:
-		err = oci.Err(oci.CodeBlobUploadInvalid, "the request body sent nothing for %s", b.idle.idle).WithStatus(http.StatusRequestTimeout)
+		code := b.code
+		if code == "" {
+			code = oci.CodeBlobUploadInvalid
+		}
+		err = oci.Err(code, "the request body sent nothing for %s", b.idle.idle).WithStatus(http.StatusRequestTimeout)
 	}
 	return n, err
 }

@@ -150,7 +150,7 @@ func (s *Store) PutManifest(ctx context.Context, repo, ref, contentType string, 
 		for _, e := range extras {
 			ext = append(ext, e.Digest)
 		}
-		if err := addEdgeList(tx, id, d, refBlob, digestsOf(m.Blobs()), refManifest, digestsOf(m.Manifests), refAllotment, ext); err != nil {
+		if err := addEdgeList(tx, id, d, edges{refBlob, digestsOf(m.Blobs())}, edges{refManifest, digestsOf(m.Manifests)}, edges{refAllotment, ext}); err != nil {
 			return err
 		}
 		if res.Tag != "" {

@@ -325,25 +325,29 @@ func (s *Store) savePartition(ctx context.Context, repo string, src digest.Diges
 	})
 }
 
+// edges are a manifest's edges of one kind.
+type edges struct {
+	kind     int
+	children []digest.Digest
+}
+
 // addEdges records edges of one kind from parent to children.
 func addEdges(tx *tx, repo int64, parent digest.Digest, kind int, children []digest.Digest) error {
-	return addEdgeList(tx, repo, parent, kind, children)
+	return addEdgeList(tx, repo, parent, edges{kind, children})
 }
 
 // addEdgeList records edges from parent, in one statement however many
-// there are: kinds and children alternate in args (kind int, then its
-// []digest.Digest).
-func addEdgeList(tx *tx, repo int64, parent digest.Digest, args ...any) error {
+// there are.
+func addEdgeList(tx *tx, repo int64, parent digest.Digest, kinds ...edges) error {
 	list := make([]byte, 0, 128)
 	list = append(list, '[')
 	n := 0
-	for i := 0; i+1 < len(args); i += 2 {
-		kind, children := args[i].(int), args[i+1].([]digest.Digest)
-		for _, c := range children {
+	for _, k := range kinds {
+		for _, c := range k.children {
 			if n > 0 {
 				list = append(list, ',')
 			}
-			list = strconv.AppendInt(append(list, '['), int64(kind), 10)
+			list = strconv.AppendInt(append(list, '['), int64(k.kind), 10)
 			list = strconv.AppendQuote(append(list, ','), c.String()) // digests are plain ASCII
 			list = append(list, ']')
 			n++
