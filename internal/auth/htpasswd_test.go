@@ -194,3 +194,64 @@ func TestHTPasswdConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestHTPasswdReloadDummy: a reload computes a new dummy hash (a bcrypt
+// run) only when the users' cost changes.
+func TestHTPasswdReloadDummy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\n"), 0o600)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0
+	dummy := h.dummy
+	if c, _ := bcrypt.Cost(dummy); c != bcrypt.MinCost {
+		t.Fatalf("dummy of cost %d, want the users' %d", c, bcrypt.MinCost)
+	}
+	// Same cost, one more user (a longer file: a new stamp).
+	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\nbob:"+hashOf(t, "bobpw")+"\n"), 0o600)
+	if !h.Verify("bob", "bobpw") {
+		t.Fatal("bob not loaded")
+	}
+	if &h.dummy[0] != &dummy[0] {
+		t.Error("the dummy hash was computed again for a reload at the same cost")
+	}
+	// Another cost: a dummy of that cost.
+	h5, err := bcrypt.GenerateFromPassword([]byte("carolpw"), bcrypt.MinCost+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("carol:"+string(h5)+"\n"), 0o600)
+	if !h.Verify("carol", "carolpw") {
+		t.Fatal("carol not loaded")
+	}
+	if c, _ := bcrypt.Cost(h.dummy); c != bcrypt.MinCost+1 {
+		t.Errorf("dummy of cost %d after the users' cost changed to %d", c, bcrypt.MinCost+1)
+	}
+}
+
+// TestHTPasswdVerifyDuringReload: while one caller checks the file, others
+// are answered with the users they have, without waiting.
+func TestHTPasswdVerifyDuringReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\n"), 0o600)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0
+	os.WriteFile(path, []byte("bob:"+hashOf(t, "bobpw")+"\n"), 0o600)
+	h.mu.Lock()
+	h.reloading = true // another caller is reading the file
+	h.mu.Unlock()
+	if !h.Verify("alice", "alicepw") || h.Verify("bob", "bobpw") {
+		t.Fatal("a Verify during a reload did not answer with the previous users")
+	}
+	h.mu.Lock()
+	h.reloading = false
+	h.mu.Unlock()
+	if h.Verify("alice", "alicepw") || !h.Verify("bob", "bobpw") {
+		t.Fatal("the change was not picked up once the reload was over")
+	}
+}
