@@ -44,6 +44,9 @@ type HTPasswd struct {
 	cacheMu sync.Mutex
 	key     [32]byte
 	cache   map[[32]byte]cached
+
+	// compare is bcrypt.CompareHashAndPassword (tests count the calls).
+	compare func(hash, pass []byte) error
 }
 
 type cached struct {
@@ -66,7 +69,7 @@ func OpenHTPasswd(path string, log *slog.Logger) (*HTPasswd, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &HTPasswd{path: path, log: log, CheckEvery: time.Second, Settle: 100 * time.Millisecond, cache: map[[32]byte]cached{}}
+	h := &HTPasswd{path: path, log: log, CheckEvery: time.Second, Settle: 100 * time.Millisecond, cache: map[[32]byte]cached{}, compare: bcrypt.CompareHashAndPassword}
 	rand.Read(h.key[:])
 	st, err := os.Stat(path)
 	if err != nil {
@@ -200,7 +203,7 @@ func (h *HTPasswd) Verify(user, pass string) bool {
 	if hit && known && c.hash == string(hash) && now.Before(c.until) {
 		return true
 	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil && known
+	ok := h.compare(hash, []byte(pass)) == nil && known
 	if ok {
 		h.cacheMu.Lock()
 		if len(h.cache) >= cacheMax {
