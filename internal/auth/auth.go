@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/oci"
+	"github.com/dfsreg/dfsreg/internal/ratelimit"
 )
 
 // The actions of the distribution token spec on a repository.
@@ -95,7 +95,7 @@ type verifier interface {
 type Authorizer struct {
 	v             verifier
 	anonymousPull bool
-	limit         *limiter
+	limit         *ratelimit.Limiter // failed logins per client key
 	log           *slog.Logger
 }
 
@@ -104,7 +104,7 @@ func New(c config.Auth, log *slog.Logger) (*Authorizer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Authorizer{anonymousPull: c.AnonymousPull, limit: newLimiter(c.FailedLogins.Max, c.FailedLogins.Window), log: log}
+	a := &Authorizer{anonymousPull: c.AnonymousPull, limit: failedLoginLimiter(c.FailedLogins), log: log}
 	switch {
 	case c.HTPasswd.Path != "":
 		rules, err := NewRules(c.Access, c.Groups)
@@ -151,8 +151,8 @@ func (a *Authorizer) Authorize(r *http.Request, need ...Access) (Grant, error) {
 	if !strings.EqualFold(scheme, a.v.scheme()) {
 		return nil, a.unauthorized(need, "", "authenticate with "+a.v.scheme())
 	}
-	addr := clientAddr(r)
-	if wait, blocked := a.limit.blocked(addr); blocked {
+	addr := ratelimit.ClientKey(r.RemoteAddr)
+	if wait := a.limit.Wait(addr); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		return nil, &Error{
 			Err:    oci.Err(oci.CodeTooManyRequests, "too many failed logins from this address: retry in %d s", secs),
@@ -164,7 +164,7 @@ func (a *Authorizer) Authorize(r *http.Request, need ...Access) (Grant, error) {
 		if expired {
 			return nil, a.unauthorized(need, "invalid_token", "the token has expired")
 		}
-		a.limit.fail(addr)
+		a.limit.Allow(addr) // counts the failure: takes a token
 		a.log.Warn("failed login", "addr", addr, "scheme", a.v.scheme(), "err", err)
 		return nil, a.unauthorized(need, "invalid_token", "invalid credentials")
 	}
@@ -210,20 +210,13 @@ func detail(need []Access) any {
 	return need
 }
 
-// clientAddr is the unit of the failed-login limit: the peer's IPv4
-// address, or its IPv6 /64 (one host commonly holds a whole /64). Proxies'
-// X-Forwarded-For is not trusted.
-func clientAddr(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	ip := ap.Addr().Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
+// failedLoginLimiter bounds failed logins per client key (the peer's IPv4
+// address or IPv6 /64, see ratelimit.ClientKey; proxies' X-Forwarded-For
+// is not trusted): a bucket of Max failures refilled at Max per Window.
+// Each failure takes a token; a client whose bucket is empty is refused
+// before its credentials are checked. Successes take nothing.
+func failedLoginLimiter(f config.FailedLogins) *ratelimit.Limiter {
+	return ratelimit.New(float64(f.Max)/f.Window.Seconds(), f.Max)
 }
 
 // quote renders s as an RFC 7235 quoted-string.

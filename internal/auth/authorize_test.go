@@ -111,7 +111,7 @@ func TestAuthorizeBasic(t *testing.T) {
 func TestAuthorizeFailedLoginLimit(t *testing.T) {
 	a := basicAuthorizer(t, false)
 	now := time.Unix(1_000_000, 0)
-	a.limit.now = func() time.Time { return now }
+	a.limit.SetClock(func() time.Time { return now })
 	wrong := basicHdr("alice", "guess")
 	for i := range 3 {
 		if got := outcome(a.Authorize(req(wrong))); !strings.HasPrefix(got, "Unauthorized") {
@@ -158,9 +158,14 @@ func TestAuthorizeFailedLoginLimit(t *testing.T) {
 	}
 	// Idle addresses are forgotten once their bucket is full again.
 	now = now.Add(time.Hour)
-	a.limit.fail("198.51.100.7")
-	if _, ok := a.limit.per["192.0.2.1"]; ok {
-		t.Fatal("idle address not swept")
+	if n := a.limit.Len(); n != 2 { // 192.0.2.1 and 2001:db8:0:1::/64
+		t.Fatalf("limiter tracks %d addresses, want 2", n)
+	}
+	r := req(wrong)
+	r.RemoteAddr = "198.51.100.7:1"
+	a.Authorize(r)
+	if n := a.limit.Len(); n != 1 {
+		t.Fatalf("limiter tracks %d addresses after an idle hour, want 1 (198.51.100.7)", n)
 	}
 }
 
@@ -198,7 +203,7 @@ func TestAuthorizeBearer(t *testing.T) {
 		}
 	}
 	// An expired token is not a failed login; a forged one is.
-	if len(a.limit.per) != 1 {
-		t.Errorf("limiter tracks %d addresses, want 1 (the forged token)", len(a.limit.per))
+	if n := a.limit.Len(); n != 1 {
+		t.Errorf("limiter tracks %d addresses, want 1 (the forged token)", n)
 	}
 }

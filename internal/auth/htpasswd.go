@@ -28,11 +28,15 @@ type HTPasswd struct {
 	// it is read at a later check.
 	Settle time.Duration
 
-	mu      sync.Mutex
-	users   map[string][]byte // name -> bcrypt hash
-	dummy   []byte            // compared against for unknown users
-	stamp   fileStamp
-	checked time.Time
+	// mu guards the users; it is held only to read or swap them, never
+	// while the file is read or a hash computed.
+	mu        sync.Mutex
+	users     map[string][]byte // name -> bcrypt hash
+	dummy     []byte            // compared against for unknown users
+	cost      int               // dummy's bcrypt cost
+	stamp     fileStamp
+	checked   time.Time
+	reloading bool // a caller is checking the file
 
 	// cache remembers credentials verified recently, so that a push of many
 	// requests pays bcrypt once: HMAC(key, user, password) -> the hash they
@@ -40,6 +44,9 @@ type HTPasswd struct {
 	cacheMu sync.Mutex
 	key     [32]byte
 	cache   map[[32]byte]cached
+
+	// compare is bcrypt.CompareHashAndPassword (tests count the calls).
+	compare func(hash, pass []byte) error
 }
 
 type cached struct {
@@ -62,7 +69,7 @@ func OpenHTPasswd(path string, log *slog.Logger) (*HTPasswd, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &HTPasswd{path: path, log: log, CheckEvery: time.Second, Settle: 100 * time.Millisecond, cache: map[[32]byte]cached{}}
+	h := &HTPasswd{path: path, log: log, CheckEvery: time.Second, Settle: 100 * time.Millisecond, cache: map[[32]byte]cached{}, compare: bcrypt.CompareHashAndPassword}
 	rand.Read(h.key[:])
 	st, err := os.Stat(path)
 	if err != nil {
@@ -72,62 +79,112 @@ func OpenHTPasswd(path string, log *slog.Logger) (*HTPasswd, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.set(users, stampOf(st))
+	h.cost = costOf(users)
+	h.dummy = dummyHash(h.cost)
+	h.users, h.stamp, h.checked = users, stampOf(st), time.Now()
 	return h, nil
 }
 
 func stampOf(st os.FileInfo) fileStamp { return fileStamp{st.ModTime(), st.Size()} }
 
-func (h *HTPasswd) set(users map[string][]byte, stamp fileStamp) {
-	cost := bcrypt.DefaultCost
+// costOf is the bcrypt cost of users' hashes (of one of them: a file is
+// usually written with one cost).
+func costOf(users map[string][]byte) int {
 	for _, hash := range users {
 		if c, err := bcrypt.Cost(hash); err == nil {
-			cost = c
+			return c
 		}
-		break
 	}
+	return bcrypt.DefaultCost
+}
+
+// dummyHash is a hash of cost for unknown users to be compared against.
+func dummyHash(cost int) []byte {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
-	h.users, h.dummy, h.stamp, h.checked = users, dummy, stamp, time.Now()
+	return dummy
+}
+
+// reload re-reads the file if it changed since last read, at most once per
+// CheckEvery. One caller at a time checks, and reads and parses the file
+// without holding h.mu: the others go on with the previous users meanwhile.
+// A file that does not parse, or holds no users (caught while being
+// rewritten), keeps the previous users (and is logged).
+func (h *HTPasswd) reload() {
+	h.mu.Lock()
+	if h.reloading || time.Since(h.checked) < h.CheckEvery {
+		h.mu.Unlock()
+		return
+	}
+	h.reloading, h.checked = true, time.Now()
+	prev, cost := h.stamp, h.cost
+	h.mu.Unlock()
+
+	u := h.check(prev, cost)
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reloading = false
+	if u.again {
+		h.checked = time.Time{} // look again at the next request
+	}
+	if u.stamp == nil {
+		return
+	}
+	h.stamp = *u.stamp // a file that does not load is not re-read until it changes again
+	if u.users == nil {
+		return
+	}
+	h.users = u.users
+	if u.dummy != nil {
+		h.dummy, h.cost = u.dummy, u.cost
+	}
 	h.cacheMu.Lock()
 	clear(h.cache)
 	h.cacheMu.Unlock()
 }
 
-// reload re-reads the file if it changed since last read. A file that does
-// not parse, or holds no users (caught while being rewritten), keeps the
-// previous users (and is logged).
-func (h *HTPasswd) reload() {
-	if time.Since(h.checked) < h.CheckEvery {
-		return
-	}
-	h.checked = time.Now()
+// update is what a check of the file found.
+type update struct {
+	again bool       // the file is being written: look again soon
+	stamp *fileStamp // the file changed: its new stamp
+	users map[string][]byte
+	dummy []byte // the users' cost changed: a new dummy of that cost
+	cost  int
+}
+
+// check reads the file if its stamp is no longer prev; cost is the current
+// dummy's.
+func (h *HTPasswd) check(prev fileStamp, cost int) update {
 	st, err := os.Stat(h.path)
 	if err != nil {
 		h.log.Warn("htpasswd: keeping the previous users", "err", err)
-		return
+		return update{}
 	}
-	if stampOf(st) == h.stamp {
-		return
+	stamp := stampOf(st)
+	if stamp == prev {
+		return update{}
 	}
 	if time.Since(st.ModTime()) < h.Settle {
-		h.checked = time.Time{} // look again at the next request
-		return
+		return update{again: true}
 	}
 	users, err := readHTPasswd(h.path)
 	if err != nil {
 		h.log.Warn("htpasswd changed but does not load: keeping the previous users", "err", err)
-		h.stamp = stampOf(st) // do not re-read until it changes again
-		return
+		return update{stamp: &stamp}
 	}
-	h.set(users, stampOf(st))
+	u := update{stamp: &stamp, users: users}
+	if c := costOf(users); c != cost {
+		u.dummy, u.cost = dummyHash(c), c
+	}
 	h.log.Info("htpasswd reloaded", "path", h.path, "users", len(users))
+	return u
 }
 
 // Verify reports whether pass is user's password. Unknown users cost a
 // bcrypt comparison too, so that timing does not tell them apart.
 func (h *HTPasswd) Verify(user, pass string) bool {
-	h.mu.Lock()
 	h.reload()
+	h.mu.Lock()
 	hash, known := h.users[user]
 	if !known {
 		hash = h.dummy
@@ -146,7 +203,7 @@ func (h *HTPasswd) Verify(user, pass string) bool {
 	if hit && known && c.hash == string(hash) && now.Before(c.until) {
 		return true
 	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil && known
+	ok := h.compare(hash, []byte(pass)) == nil && known
 	if ok {
 		h.cacheMu.Lock()
 		if len(h.cache) >= cacheMax {

@@ -125,10 +125,12 @@ func TestHTPasswdVerifyAndReload(t *testing.T) {
 }
 
 // TestHTPasswdTiming checks that an unknown user costs a bcrypt comparison
-// like a known one (so timing does not reveal which users exist).
+// like a known one (so timing does not reveal which users exist): one
+// comparison, against a hash of the users' cost.
 func TestHTPasswdTiming(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "htpasswd")
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), 8)
+	const cost = bcrypt.MinCost + 1
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), cost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,19 +139,40 @@ func TestHTPasswdTiming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	measure := func(user string) time.Duration {
-		best := time.Hour
-		for i := range 5 {
-			start := time.Now()
-			h.Verify(user, fmt.Sprint("wrong", i))
-			best = min(best, time.Since(start))
+	var costs []int // of the hashes compared
+	h.compare = func(hash, pass []byte) error {
+		c, err := bcrypt.Cost(hash)
+		if err != nil {
+			t.Errorf("compared against a malformed hash %q", hash)
 		}
-		return best
+		costs = append(costs, c)
+		return bcrypt.CompareHashAndPassword(hash, pass)
 	}
-	known, unknown := measure("alice"), measure("mallory")
-	t.Logf("wrong password: known user %v, unknown user %v", known, unknown)
-	if unknown < known/3 {
-		t.Fatalf("unknown user answered in %v, known in %v: timing reveals users", unknown, known)
+	for _, c := range []struct {
+		user, pass string
+		ok         bool
+		compares   int
+	}{
+		{"alice", "wrong", false, 1},
+		{"mallory", "wrong", false, 1}, // unknown: as costly as a known user
+		{"mallory", "pw", false, 1},
+		{"", "", false, 1},
+		{"alice", "pw", true, 1},
+		{"alice", "pw", true, 0}, // verified recently: cached
+		{"mallory", "pw", false, 1},
+	} {
+		costs = nil
+		if ok := h.Verify(c.user, c.pass); ok != c.ok {
+			t.Errorf("Verify(%q, %q) = %v", c.user, c.pass, ok)
+		}
+		if len(costs) != c.compares {
+			t.Errorf("Verify(%q, %q): %d bcrypt comparisons, want %d", c.user, c.pass, len(costs), c.compares)
+		}
+		for _, got := range costs {
+			if got != cost {
+				t.Errorf("Verify(%q, %q) compared a hash of cost %d, want the users' %d", c.user, c.pass, got, cost)
+			}
+		}
 	}
 }
 
@@ -192,5 +215,66 @@ func TestHTPasswdConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestHTPasswdReloadDummy: a reload computes a new dummy hash (a bcrypt
+// run) only when the users' cost changes.
+func TestHTPasswdReloadDummy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\n"), 0o600)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0
+	dummy := h.dummy
+	if c, _ := bcrypt.Cost(dummy); c != bcrypt.MinCost {
+		t.Fatalf("dummy of cost %d, want the users' %d", c, bcrypt.MinCost)
+	}
+	// Same cost, one more user (a longer file: a new stamp).
+	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\nbob:"+hashOf(t, "bobpw")+"\n"), 0o600)
+	if !h.Verify("bob", "bobpw") {
+		t.Fatal("bob not loaded")
+	}
+	if &h.dummy[0] != &dummy[0] {
+		t.Error("the dummy hash was computed again for a reload at the same cost")
+	}
+	// Another cost: a dummy of that cost.
+	h5, err := bcrypt.GenerateFromPassword([]byte("carolpw"), bcrypt.MinCost+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("carol:"+string(h5)+"\n"), 0o600)
+	if !h.Verify("carol", "carolpw") {
+		t.Fatal("carol not loaded")
+	}
+	if c, _ := bcrypt.Cost(h.dummy); c != bcrypt.MinCost+1 {
+		t.Errorf("dummy of cost %d after the users' cost changed to %d", c, bcrypt.MinCost+1)
+	}
+}
+
+// TestHTPasswdVerifyDuringReload: while one caller checks the file, others
+// are answered with the users they have, without waiting.
+func TestHTPasswdVerifyDuringReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\n"), 0o600)
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0
+	os.WriteFile(path, []byte("bob:"+hashOf(t, "bobpw")+"\n"), 0o600)
+	h.mu.Lock()
+	h.reloading = true // another caller is reading the file
+	h.mu.Unlock()
+	if !h.Verify("alice", "alicepw") || h.Verify("bob", "bobpw") {
+		t.Fatal("a Verify during a reload did not answer with the previous users")
+	}
+	h.mu.Lock()
+	h.reloading = false
+	h.mu.Unlock()
+	if h.Verify("alice", "alicepw") || !h.Verify("bob", "bobpw") {
+		t.Fatal("the change was not picked up once the reload was over")
 	}
 }

@@ -48,16 +48,16 @@ type Token struct {
 // elements, ? one character) to Users (* = every authenticated user) and to
 // the members of Groups.
 type AccessRule struct {
-	Repository string   `mapstructure:"repository"`
-	Users      []string `mapstructure:"users"`
-	Groups     []string `mapstructure:"groups" desc:"htpasswd mode: groups {name, users} that access rules can name"`
-	Actions    []string `mapstructure:"actions"`
+	Repository string   `mapstructure:"repository" desc:"repositories the rule applies to: a glob (* within a path element, ** across elements, ? one character)"`
+	Users      []string `mapstructure:"users" desc:"users the rule grants its actions to (* = every authenticated user)"`
+	Groups     []string `mapstructure:"groups" desc:"groups (names from auth.groups) whose members the rule grants its actions to"`
+	Actions    []string `mapstructure:"actions" desc:"actions granted: pull, push, delete, or * for all"`
 }
 
 // Group is a named set of users.
 type Group struct {
-	Name  string   `mapstructure:"name"`
-	Users []string `mapstructure:"users"`
+	Name  string   `mapstructure:"name" desc:"the group's name, as access rules give it"`
+	Users []string `mapstructure:"users" desc:"the group's members (htpasswd users)"`
 }
 
 // FailedLogins bounds failed logins per client address: at most Max in a

@@ -64,6 +64,7 @@ func TestSchemaCoversEveryKey(t *testing.T) {
 	}
 	defaults := flatten(Defaults())
 	var leaves []string
+	described := map[string][]string{} // description -> keys
 	var walk func(s *Schema, key string)
 	walk = func(s *Schema, key string) {
 		if s.Properties == nil {
@@ -73,6 +74,17 @@ func TestSchemaCoversEveryKey(t *testing.T) {
 			}
 			if want := schemaDefault(t, defaults[key]); !reflect.DeepEqual(s.Default, want) {
 				t.Errorf("%s: default %#v, want %#v", key, s.Default, want)
+			}
+			described[s.Description] = append(described[s.Description], key)
+			// The fields of a list's entries are described too.
+			if s.Items != nil {
+				for name, p := range s.Items.Properties {
+					k := key + "[]." + name
+					if p.Description == "" {
+						t.Errorf("%s has no description: add a desc:\"...\" tag to its field", k)
+					}
+					described[p.Description] = append(described[p.Description], k)
+				}
 			}
 			return
 		}
@@ -84,6 +96,13 @@ func TestSchemaCoversEveryKey(t *testing.T) {
 		}
 	}
 	walk(s, "")
+	// Each key in its own words: a description shared is one copied to the
+	// wrong field.
+	for d, keys := range described {
+		if d != "" && len(keys) > 1 {
+			t.Errorf("%v share the description %q", keys, d)
+		}
+	}
 	sort.Strings(leaves)
 	if keys := Keys(); !slices.Equal(leaves, keys) {
 		t.Fatalf("schema leaves %v\nLoad's keys    %v", leaves, keys)

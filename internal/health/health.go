@@ -26,7 +26,12 @@ type Options struct {
 // Handler serves /healthz, /readyz and /metrics, and passes every other
 // request to next.
 func Handler(next http.Handler, o Options) http.Handler {
-	rc := &readyCheck{o: o, ttl: time.Second}
+	return handler(next, o, time.Now)
+}
+
+// handler is Handler with the clock now.
+func handler(next http.Handler, o Options, now func() time.Time) http.Handler {
+	rc := &readyCheck{o: o, ttl: time.Second, now: now}
 	if rc.o.ReadyTimeout <= 0 {
 		rc.o.ReadyTimeout = 5 * time.Second
 	}
@@ -71,6 +76,7 @@ func alive(w http.ResponseWriter, r *http.Request) {
 type readyCheck struct {
 	o   Options
 	ttl time.Duration
+	now func() time.Time
 
 	mu   sync.Mutex
 	at   time.Time
@@ -80,7 +86,7 @@ type readyCheck struct {
 func (c *readyCheck) check(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.at.IsZero() && time.Since(c.at) < c.ttl {
+	if !c.at.IsZero() && c.now().Sub(c.at) < c.ttl {
 		return c.last
 	}
 	var err error
@@ -89,7 +95,7 @@ func (c *readyCheck) check(ctx context.Context) error {
 		err = c.o.Ready(ctx)
 		cancel()
 	}
-	c.at, c.last = time.Now(), err
+	c.at, c.last = c.now(), err
 	if err != nil && c.o.OnNotReady != nil {
 		c.o.OnNotReady(err)
 	}

@@ -67,7 +67,8 @@ func TestReadyCachedAndFailing(t *testing.T) {
 	var checks atomic.Int32
 	var fail atomic.Bool
 	var reported error
-	h := Handler(http.NotFoundHandler(), Options{
+	clock := time.Unix(1000, 0)
+	h := handler(http.NotFoundHandler(), Options{
 		Ready: func(context.Context) error {
 			checks.Add(1)
 			if fail.Load() {
@@ -76,7 +77,7 @@ func TestReadyCachedAndFailing(t *testing.T) {
 			return nil
 		},
 		OnNotReady: func(err error) { reported = err },
-	})
+	}, func() time.Time { return clock })
 	get := func() int {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
@@ -86,14 +87,22 @@ func TestReadyCachedAndFailing(t *testing.T) {
 		if c := get(); c != 200 {
 			t.Fatalf("readyz %d, want 200", c)
 		}
+		clock = clock.Add(10 * time.Millisecond)
 	}
 	if n := checks.Load(); n != 1 {
 		t.Errorf("50 probes within a second ran %d checks, want 1", n)
 	}
 	fail.Store(true)
-	time.Sleep(1100 * time.Millisecond)
+	clock = clock.Add(490 * time.Millisecond) // 990ms after the check
+	if c := get(); c != 200 {
+		t.Fatalf("readyz within the second of the last check: %d, want its answer 200", c)
+	}
+	clock = clock.Add(10 * time.Millisecond) // a second after: checked again
 	if c := get(); c != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with a failing check: %d, want 503", c)
+	}
+	if n := checks.Load(); n != 2 {
+		t.Errorf("%d checks, want 2", n)
 	}
 	if reported == nil || reported.Error() != "backend unreachable" {
 		t.Errorf("OnNotReady got %v", reported)

@@ -62,6 +62,30 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	return true, 0
 }
 
+// Wait is how long until key's bucket holds a token (0: it holds one now),
+// without taking one. A key with no bucket has a full one.
+func (l *Limiter) Wait(key string) time.Duration {
+	if l == nil {
+		return 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return 0
+	}
+	tokens := b.lim.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(l.rate) * float64(time.Second))
+}
+
+// SetClock makes l read the time from now instead of time.Now (for tests;
+// call it before l is used).
+func (l *Limiter) SetClock(now func() time.Time) { l.now = now }
+
 // refill is how long an unused bucket takes to be full again.
 func (l *Limiter) refill() time.Duration {
 	return time.Duration(float64(l.burst) / float64(l.rate) * float64(time.Second))

@@ -84,3 +84,34 @@ func TestClientKey(t *testing.T) {
 		}
 	}
 }
+
+func TestWait(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	l := New(0.05, 3) // 3 per minute: a token every 20s
+	l.SetClock(func() time.Time { return clock })
+	for _, s := range []struct {
+		advance time.Duration
+		take    bool
+		want    time.Duration
+	}{
+		{0, false, 0}, // unknown key: a full bucket
+		{0, true, 0}, {0, true, 0},
+		{0, false, 0}, // one token left, and Wait takes none
+		{0, false, 0},
+		{0, true, 20 * time.Second}, // empty
+		{5 * time.Second, false, 15 * time.Second},
+		{15 * time.Second, false, 0}, // refilled by one
+		{0, true, 20 * time.Second},
+	} {
+		clock = clock.Add(s.advance)
+		if s.take {
+			l.Allow("a")
+		}
+		if got := l.Wait("a"); got.Round(time.Millisecond) != s.want {
+			t.Fatalf("after %v (take %v): wait %v, want %v", s.advance, s.take, got, s.want)
+		}
+	}
+	if w := (*Limiter)(nil).Wait("a"); w != 0 {
+		t.Errorf("nil limiter: wait %v", w)
+	}
+}

@@ -38,6 +38,10 @@ type limiter struct {
 	perClient *ratelimit.Limiter
 	uploads   atomic.Int64
 	manifests chan struct{} // nil: unbounded
+
+	// Test hooks, nil outside tests: a manifest PUT took a place; a
+	// manifest PUT found none free and waits.
+	manifestAdmitted, manifestWaits func()
 }
 
 func newLimiter(l Limits) *limiter {
@@ -56,11 +60,20 @@ func (l *limiter) admitManifest(w http.ResponseWriter, r *http.Request) (release
 	if l.manifests == nil {
 		return func() {}, nil
 	}
-	t := time.NewTimer(l.ManifestWait)
-	defer t.Stop()
+	release = func() { <-l.manifests }
 	select {
 	case l.manifests <- struct{}{}:
-		return func() { <-l.manifests }, nil
+		hook(l.manifestAdmitted)
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(l.ManifestWait)
+	defer t.Stop()
+	hook(l.manifestWaits)
+	select {
+	case l.manifests <- struct{}{}:
+		hook(l.manifestAdmitted)
+		return release, nil
 	case <-t.C:
 		w.Header().Set("Retry-After", "1")
 		return nil, oci.Err(oci.CodeTooManyRequests, "%d manifest uploads in progress, the most this registry takes at once: retry later", l.MaxManifestPuts)
@@ -79,6 +92,13 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route) (releas
 		return s.limits.admitManifest(w, r)
 	}
 	return func() {}, nil
+}
+
+// hook calls a test hook, if set.
+func hook(f func()) {
+	if f != nil {
+		f()
+	}
 }
 
 // allowClient applies the per-client rate limit.
