@@ -14,6 +14,7 @@ import (
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/inspect"
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
+	"github.com/dfsreg/dfsreg/internal/remote"
 	"github.com/dfsreg/dfsreg/internal/store"
 	"github.com/dfsreg/dfsreg/internal/store/ipfs"
 )
@@ -103,15 +104,12 @@ func runInspect(ctx context.Context, stdout io.Writer, args []string, o *inspect
 		}
 		src = inspect.LayoutSource(l)
 	default:
-		ro := inspect.RegistryOptions{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + buildinfo.Get().Version}
-		repo, ref, err := inspect.ParseRegistryRef(t.Ref, ro)
+		ref, err := remote.ParseReference(t.Ref)
 		if err != nil {
 			return err
 		}
-		if src, err = inspect.RegistrySource(ctx, repo, ro); err != nil {
-			return err
-		}
-		t.Ref = ref
+		src = inspect.RegistrySource(ref, remote.Options{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + buildinfo.Get().Version})
+		t.Ref = ref.Identifier()
 	}
 	rep, err := inspect.Inspect(ctx, src, display, t.Ref)
 	if err != nil {
