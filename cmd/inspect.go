@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/dfsreg/dfsreg/internal/buildinfo"
@@ -121,15 +119,6 @@ func runInspect(ctx context.Context, stdout io.Writer, args []string, o *inspect
 		return enc.Encode(rep)
 	}
 	return inspect.Render(stdout, rep, inspect.RenderOptions{Color: useColor(stdout, o.noColor)})
-}
-
-// useColor: a terminal, and neither --no-color nor NO_COLOR.
-func useColor(w io.Writer, noColor bool) bool {
-	if noColor || os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // openStoreReadOnly opens the store at dir read-only over the configured
