@@ -111,21 +111,11 @@ func gcOptions(c *config.Config) gc.Options {
 	return gc.Options{Grace: c.GC.Grace, Untagged: c.GC.Untagged, Retention: c.GC.Retention, UploadExpiry: c.Uploads.Expiry}
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 // renderGCReport writes the report as a table, colored on a terminal unless
 // NO_COLOR is set.
 func renderGCReport(w io.Writer, r *gc.Report) {
 	re := lipgloss.NewRenderer(w)
-	if !isTerminal(w) || os.Getenv("NO_COLOR") != "" {
+	if !useColor(w, false) {
 		re.SetColorProfile(termenv.Ascii)
 	}
 	bold := re.NewStyle().Bold(true)

@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/dfsreg/dfsreg/internal/buildinfo"
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/inspect"
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
+	"github.com/dfsreg/dfsreg/internal/remote"
 	"github.com/dfsreg/dfsreg/internal/store"
 	"github.com/dfsreg/dfsreg/internal/store/ipfs"
 )
@@ -103,15 +102,12 @@ func runInspect(ctx context.Context, stdout io.Writer, args []string, o *inspect
 		}
 		src = inspect.LayoutSource(l)
 	default:
-		ro := inspect.RegistryOptions{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + buildinfo.Get().Version}
-		repo, ref, err := inspect.ParseRegistryRef(t.Ref, ro)
+		ref, err := remote.ParseReference(t.Ref)
 		if err != nil {
 			return err
 		}
-		if src, err = inspect.RegistrySource(ctx, repo, ro); err != nil {
-			return err
-		}
-		t.Ref = ref
+		src = inspect.RegistrySource(ref, remote.Options{PlainHTTP: o.plainHTTP, Insecure: o.insecure, UserAgent: "dfsreg/" + buildinfo.Get().Version})
+		t.Ref = ref.Identifier()
 	}
 	rep, err := inspect.Inspect(ctx, src, display, t.Ref)
 	if err != nil {
@@ -123,15 +119,6 @@ func runInspect(ctx context.Context, stdout io.Writer, args []string, o *inspect
 		return enc.Encode(rep)
 	}
 	return inspect.Render(stdout, rep, inspect.RenderOptions{Color: useColor(stdout, o.noColor)})
-}
-
-// useColor: a terminal, and neither --no-color nor NO_COLOR.
-func useColor(w io.Writer, noColor bool) bool {
-	if noColor || os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // openStoreReadOnly opens the store at dir read-only over the configured

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
-	"github.com/dustin/go-humanize"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/dfsreg/dfsreg/internal/inspect"
 	"github.com/dfsreg/dfsreg/internal/push"
 	"github.com/dfsreg/dfsreg/internal/tdfs"
 )
@@ -63,13 +63,11 @@ func short(d digest.Digest) string {
 	return s
 }
 
-func size(n int64) string { return humanize.IBytes(uint64(n)) }
-
 // built reports an allotment built from the 2dfs.json.
 func (r *pushRenderer) built(b tdfs.Blob) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.line(fmt.Sprintf("%s allotment (%d,%d) %s %s", r.accent.Render("built"), b.Row, b.Col, short(b.Digest), size(b.Size)))
+	r.line(fmt.Sprintf("%s allotment (%d,%d) %s %s", r.accent.Render("built"), b.Row, b.Col, short(b.Digest), inspect.HumanBytes(b.Size)))
 }
 
 func (r *pushRenderer) event(e push.Event) {
@@ -112,7 +110,7 @@ func (r *pushRenderer) event(e push.Event) {
 		default:
 			st = r.dim.Render(st)
 		}
-		r.line(fmt.Sprintf("%s %-9s %s %s", st, e.Label, short(e.Desc.Digest), size(e.Desc.Size)))
+		r.line(fmt.Sprintf("%s %-9s %s %s", st, e.Label, short(e.Desc.Digest), inspect.HumanBytes(e.Desc.Size)))
 	case push.ManifestDone:
 		r.line(fmt.Sprintf("%s %s %s", r.ok.Render("pushed"), e.Label, e.Desc.Digest))
 	}
@@ -163,16 +161,16 @@ func bar(a *blobBar) string {
 		frac = float64(a.bytes) / float64(a.size)
 	}
 	n := int(frac * width)
-	return fmt.Sprintf("%-9s %s [%s%s] %3.0f%% %s/%s", a.label, short(a.d), strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, size(a.bytes), size(a.size))
+	return fmt.Sprintf("%-9s %s [%s%s] %3.0f%% %s/%s", a.label, short(a.d), strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, inspect.HumanBytes(a.bytes), inspect.HumanBytes(a.size))
 }
 
 func (r *pushRenderer) totals() string {
 	secs := time.Since(r.start).Seconds()
 	rate := ""
 	if secs > 0 {
-		rate = size(int64(float64(r.sent)/secs)) + "/s"
+		rate = inspect.HumanBytes(int64(float64(r.sent)/secs)) + "/s"
 	}
-	return fmt.Sprintf("blobs %d/%d  %s/%s  %s", r.done, r.blobs, size(r.sent), size(r.total), rate)
+	return fmt.Sprintf("blobs %d/%d  %s/%s  %s", r.done, r.blobs, inspect.HumanBytes(r.sent), inspect.HumanBytes(r.total), rate)
 }
 
 // finish clears the live block and prints the outcome line.
@@ -190,5 +188,5 @@ func (r *pushRenderer) finish(res *push.Result) {
 		mbps = float64(res.BytesSent) / res.Seconds / (1 << 20)
 	}
 	fmt.Fprintf(r.w, "%d blobs (%d uploaded, %d already there, %d mounted), %s sent in %.2fs (%.1f MiB/s), %d manifests, %d retries\n",
-		res.Blobs, res.Uploaded, res.Existing, res.Mounted, size(res.BytesSent), res.Seconds, mbps, res.Manifests, res.Retries)
+		res.Blobs, res.Uploaded, res.Existing, res.Mounted, inspect.HumanBytes(res.BytesSent), res.Seconds, mbps, res.Manifests, res.Retries)
 }

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dfsreg/dfsreg/internal/partition"
+	"github.com/dfsreg/dfsreg/internal/remote"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
 )
@@ -97,15 +98,10 @@ func BenchmarkLargeField(b *testing.B) {
 	}
 	b.Run("store", func(b *testing.B) { run(b, StoreSource(ro, "big/field")) })
 	b.Run("registry", func(b *testing.B) {
-		o := RegistryOptions{Keychain: noCreds}
-		repo, _, err := ParseRegistryRef(host+"/big/field:v1", o)
+		r, err := remote.ParseReference(host + "/big/field:v1")
 		if err != nil {
 			b.Fatal(err)
 		}
-		src, err := RegistrySource(ctx, repo, o)
-		if err != nil {
-			b.Fatal(err)
-		}
-		run(b, src)
+		run(b, RegistrySource(r, remote.Options{Keychain: noCreds}))
 	})
 }

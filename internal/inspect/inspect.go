@@ -60,7 +60,7 @@ func Inspect(ctx context.Context, src Source, display, ref string) (*Report, err
 	c.loc, _ = src.(Locator)
 	if m.IsIndex {
 		for _, d := range m.Manifests {
-			mf := Manifest{Platform: platformString(d.Platform), Digest: d.Digest, MediaType: d.MediaType,
+			mf := Manifest{Platform: oci.PlatformString(d.Platform), Digest: d.Digest, MediaType: d.MediaType,
 				Size: d.Size, ArtifactType: d.ArtifactType, Annotations: d.Annotations, Kind: "other"}
 			if err := c.child(ctx, &mf); err != nil {
 				return nil, err
@@ -222,7 +222,7 @@ func (c *collector) config(ctx context.Context, d ocispec.Descriptor) (*Config, 
 	if err := json.Unmarshal(b, &ic); err != nil {
 		return nil, fmt.Errorf("config %s: %w", d.Digest, err)
 	}
-	cf.Platform = platformString(&ic.Platform)
+	cf.Platform = oci.PlatformString(&ic.Platform)
 	cf.Created, cf.Author = ic.Created, ic.Author
 	cf.User, cf.WorkingDir = ic.Config.User, ic.Config.WorkingDir
 	cf.Entrypoint, cf.Cmd, cf.Env, cf.Labels = ic.Config.Entrypoint, ic.Config.Cmd, ic.Config.Env, ic.Config.Labels
@@ -244,20 +244,7 @@ func (c *collector) referrers(ctx context.Context, d digest.Digest) ([]Descripto
 
 func descriptor(d ocispec.Descriptor) Descriptor {
 	return Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: d.ArtifactType,
-		Platform: platformString(d.Platform), Annotations: d.Annotations}
-}
-
-// platformString is "os/arch[/variant]", or "" without an OS and an
-// architecture.
-func platformString(p *ocispec.Platform) string {
-	if p == nil || (p.OS == "" && p.Architecture == "") {
-		return ""
-	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+		Platform: oci.PlatformString(d.Platform), Annotations: d.Annotations}
 }
 
 // selectCells marks the cells sel selects, and computes the partition

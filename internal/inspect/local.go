@@ -61,9 +61,15 @@ func (s *storeSource) BlobSize(ctx context.Context, d digest.Digest) (int64, err
 	return n, unknown(err)
 }
 
-// BlobSizes is flatten.SizeSource: one query for a whole field.
+// BlobSizes is flatten.SizeSource: one query for a whole field when the
+// store's source can; otherwise no sizes, which flatten then asks for one
+// by one (BlobSize).
 func (s *storeSource) BlobSizes(ctx context.Context, ds []digest.Digest) (map[digest.Digest]int64, error) {
-	return s.Source.(flatten.SizeSource).BlobSizes(ctx, ds)
+	ss, ok := s.Source.(flatten.SizeSource)
+	if !ok {
+		return map[digest.Digest]int64{}, nil
+	}
+	return ss.BlobSizes(ctx, ds)
 }
 
 func (s *storeSource) Referrers(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
+	"github.com/dfsreg/dfsreg/internal/remote"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
 )
@@ -26,16 +27,11 @@ func inspectRegistry(t *testing.T, ref string) (*Report, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	o := RegistryOptions{Keychain: noCreds}
-	repo, id, err := ParseRegistryRef(ref, o)
+	r, err := remote.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := RegistrySource(ctx, repo, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Inspect(ctx, src, ref, id)
+	return Inspect(ctx, RegistrySource(r, remote.Options{Keychain: noCreds}), ref, r.Identifier())
 }
 
 // comparable blanks what legitimately differs between sources: where the

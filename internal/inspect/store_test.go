@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/dfsreg/dfsreg/internal/ocilayout"
 	"github.com/dfsreg/dfsreg/internal/store"
 	"github.com/dfsreg/dfsreg/internal/store/ipfs"
 )
@@ -217,5 +219,20 @@ func TestReadOnlyBesideWriter(t *testing.T) {
 	}
 	if rep.TDFS || len(rep.Manifests) != 2 {
 		t.Errorf("plain/app:v2: tdfs %v, %d manifests", rep.TDFS, len(rep.Manifests))
+	}
+}
+
+// TestStoreSourceWithoutSizes: a store source whose flatten.Source cannot
+// report sizes in one call answers none (flatten asks one by one) instead
+// of panicking.
+func TestStoreSourceWithoutSizes(t *testing.T) {
+	l, err := ocilayout.Open(fixture(t, "tdfs-image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &storeSource{Source: LayoutSource(l)}
+	got, err := s.BlobSizes(context.Background(), []digest.Digest{digest.FromString("x")})
+	if err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("BlobSizes = %v, %v; want an empty map", got, err)
 	}
 }

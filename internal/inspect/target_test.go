@@ -68,22 +68,3 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
-
-func TestParseRegistryRef(t *testing.T) {
-	for _, tc := range []struct{ in, repo, id string }{
-		{"ubuntu", "index.docker.io/library/ubuntu", "latest"},
-		{"127.0.0.1:5000/fixture/dense:v1--0.0.1.1", "127.0.0.1:5000/fixture/dense", "v1--0.0.1.1"},
-		{"localhost:5000/a@sha256:" + strings.Repeat("b", 64), "localhost:5000/a", "sha256:" + strings.Repeat("b", 64)},
-	} {
-		repo, id, err := ParseRegistryRef(tc.in, RegistryOptions{})
-		if err != nil {
-			t.Fatalf("%s: %v", tc.in, err)
-		}
-		if repo.Name() != tc.repo || id != tc.id {
-			t.Errorf("%s: %s %s, want %s %s", tc.in, repo.Name(), id, tc.repo, tc.id)
-		}
-	}
-	if _, _, err := ParseRegistryRef("UPPER/case:v1", RegistryOptions{}); err == nil {
-		t.Error("UPPER/case:v1 parsed")
-	}
-}

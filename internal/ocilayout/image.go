@@ -3,7 +3,6 @@ package ocilayout
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -183,7 +182,7 @@ func Describe(ctx context.Context, c Content, top ocispec.Descriptor, body []byt
 		if err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
 		}
-		ms := &ManifestSummary{Platform: platformString(d.Platform), Digest: d.Digest, MediaType: d.MediaType, Size: int64(len(b)), Layers: []ocispec.Descriptor{}}
+		ms := &ManifestSummary{Platform: oci.PlatformString(d.Platform), Digest: d.Digest, MediaType: d.MediaType, Size: int64(len(b)), Layers: []ocispec.Descriptor{}}
 		if !cm.IsIndex {
 			if ms, err = describeManifest(ctx, c, d, b, cm); err != nil {
 				return nil, err
@@ -195,7 +194,7 @@ func Describe(ctx context.Context, c Content, top ocispec.Descriptor, body []byt
 }
 
 func describeManifest(ctx context.Context, c Content, desc ocispec.Descriptor, body []byte, m *oci.Manifest) (*ManifestSummary, error) {
-	ms := &ManifestSummary{Platform: platformString(desc.Platform), Digest: desc.Digest, MediaType: m.MediaType, Size: int64(len(body)), Layers: []ocispec.Descriptor{}}
+	ms := &ManifestSummary{Platform: oci.PlatformString(desc.Platform), Digest: desc.Digest, MediaType: m.MediaType, Size: int64(len(body)), Layers: []ocispec.Descriptor{}}
 	if m.Config != nil {
 		ms.Config = *m.Config
 		if ms.Platform == "" {
@@ -212,28 +211,14 @@ func describeManifest(ctx context.Context, c Content, desc ocispec.Descriptor, b
 // configPlatform reads os/architecture/variant from an image config; "" if
 // it cannot.
 func configPlatform(ctx context.Context, c Content, cfg ocispec.Descriptor) string {
-	if cfg.Size > MaxSmallBlob {
-		return ""
-	}
 	rc, err := c.OpenBlob(ctx, cfg.Digest)
 	if err != nil {
 		return ""
 	}
 	defer rc.Close()
-	var p ocispec.Platform
-	if err := json.NewDecoder(io.LimitReader(rc, MaxSmallBlob)).Decode(&p); err != nil {
+	p, err := oci.ReadConfigPlatform(rc, cfg)
+	if err != nil {
 		return ""
 	}
-	return platformString(&p)
-}
-
-func platformString(p *ocispec.Platform) string {
-	if p == nil || p.OS == "" || p.Architecture == "" {
-		return ""
-	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	return oci.PlatformString(p)
 }

@@ -3,7 +3,6 @@ package push
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -192,14 +191,14 @@ func loadBase(ctx context.Context, b Base, platforms []string) (*tdfs.Base, []st
 			return nil, nil, err
 		}
 		if !matchPlatform(p, platforms) {
-			return nil, nil, fmt.Errorf("base %s is %s, not %s", top.Digest, platformString(p), strings.Join(platforms, ", "))
+			return nil, nil, fmt.Errorf("base %s is %s, not %s", top.Digest, platformLabel(p), strings.Join(platforms, ", "))
 		}
 		mt := m.MediaType
 		if mt == oci.MediaTypeDockerManifest {
 			mt = ocispec.MediaTypeImageManifest
 		}
 		out.Manifests = []tdfs.BaseManifest{{Desc: ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(body), Size: int64(len(body)), Platform: p}, Body: body}}
-		return out, []string{platformString(p)}, nil
+		return out, []string{platformLabel(p)}, nil
 	}
 	out.IndexBody = body
 	for _, d := range m.Manifests {
@@ -220,7 +219,7 @@ func loadBase(ctx context.Context, b Base, platforms []string) (*tdfs.Base, []st
 			return nil, nil, fmt.Errorf("base manifest %s: content does not match its digest", d.Digest)
 		}
 		out.Manifests = append(out.Manifests, tdfs.BaseManifest{Desc: d, Body: cb})
-		kept = append(kept, platformString(d.Platform))
+		kept = append(kept, platformLabel(d.Platform))
 	}
 	if len(out.Manifests) == 0 {
 		return nil, nil, fmt.Errorf("base %s has no manifest for platform %s", top.Digest, strings.Join(platforms, ", "))
@@ -228,7 +227,8 @@ func loadBase(ctx context.Context, b Base, platforms []string) (*tdfs.Base, []st
 	return out, kept, nil
 }
 
-// configPlatform reads the platform of an image config.
+// configPlatform reads the platform of an image config; nil without a
+// config or when the config names none.
 func configPlatform(ctx context.Context, b Base, cfg *ocispec.Descriptor) (*ocispec.Platform, error) {
 	if cfg == nil {
 		return nil, nil
@@ -238,15 +238,11 @@ func configPlatform(ctx context.Context, b Base, cfg *ocispec.Descriptor) (*ocis
 		return nil, fmt.Errorf("base config %s: %w", cfg.Digest, err)
 	}
 	defer rc.Close()
-	raw, err := io.ReadAll(io.LimitReader(rc, oci.MaxManifestSize))
+	p, err := oci.ReadConfigPlatform(rc, *cfg)
 	if err != nil {
-		return nil, fmt.Errorf("base config %s: %w", cfg.Digest, err)
+		return nil, fmt.Errorf("base: %w", err)
 	}
-	var p ocispec.Platform
-	if err := json.Unmarshal(raw, &p); err != nil || p.OS == "" {
-		return nil, nil //nolint:nilerr // not an image config: no platform
-	}
-	return &ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}, nil
+	return p, nil
 }
 
 // ParsePlatform checks "os/arch[/variant]".
@@ -274,13 +270,10 @@ func matchPlatform(p *ocispec.Platform, want []string) bool {
 	return false
 }
 
-func platformString(p *ocispec.Platform) string {
-	if p == nil {
-		return "unknown"
+// platformLabel names a base manifest's platform in results and errors.
+func platformLabel(p *ocispec.Platform) string {
+	if s := oci.PlatformString(p); s != "" {
+		return s
 	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	return "unknown"
 }

@@ -239,8 +239,8 @@ func (p *pusher) blob(ctx context.Context, b Blob) (BlobStatus, error) {
 			status = Mounted
 			return nil
 		}
-		if err := p.upload(ctx, b, loc); err != nil {
-			p.cancel(loc) // a retry opens a new session
+		if last, err := p.upload(ctx, b, loc); err != nil {
+			p.cancel(last) // a retry opens a new session
 			return err
 		}
 		return nil
@@ -264,19 +264,21 @@ func (p *pusher) cancel(loc string) {
 	p.repo.CancelUpload(ctx, loc)
 }
 
-// upload sends the blob's bytes to session loc: whole, or in chunks.
-func (p *pusher) upload(ctx context.Context, b Blob, loc string) error {
+// upload sends the blob's bytes to session loc: whole, or in chunks. It
+// returns the session's latest location (each PATCH answers a new one),
+// which is the one to cancel when it fails.
+func (p *pusher) upload(ctx context.Context, b Blob, loc string) (string, error) {
 	size := b.Desc.Size
 	if p.opts.ChunkSize < 0 || size <= p.opts.ChunkSize {
 		rc, err := b.Open(ctx, 0)
 		if err != nil {
-			return fmt.Errorf("%w: %w", errSource, err)
+			return loc, fmt.Errorf("%w: %w", errSource, err)
 		}
 		defer rc.Close()
 		body, sent := p.body(b, rc, 0, size)
 		err = p.repo.PutBlob(ctx, loc, b.Desc.Digest, size, body)
-		sent()
-		return err
+		sent(err == nil)
+		return loc, err
 	}
 	var off int64
 	var rc io.ReadCloser
@@ -290,14 +292,14 @@ func (p *pusher) upload(ctx context.Context, b Blob, loc string) error {
 		if rc == nil {
 			r, err := b.Open(ctx, off)
 			if err != nil {
-				return fmt.Errorf("%w: %w", errSource, err)
+				return loc, fmt.Errorf("%w: %w", errSource, err)
 			}
 			rc = r
 		}
 		n := min(p.opts.ChunkSize, size-off)
 		body, sent := p.body(b, io.LimitReader(rc, n), off, n)
 		next, err := p.repo.Patch(ctx, loc, off, n, body)
-		sent()
+		sent(err == nil)
 		if err == nil {
 			loc, off = next, off+n
 			continue
@@ -306,36 +308,42 @@ func (p *pusher) upload(ctx context.Context, b Blob, loc string) error {
 		rc = nil
 		failures++
 		if ctx.Err() != nil || !remote.Temporary(err) || failures >= p.opts.Attempts {
-			return err
+			return loc, err
 		}
 		// Resume where the registry stopped.
 		p.retries.Add(1)
 		p.emit(Event{Kind: BlobRetry, Desc: b.Desc, Label: b.Kind, Err: err})
 		if err := sleep(ctx, p.backoff(failures)); err != nil {
-			return err
+			return loc, err
 		}
 		newLoc, got, serr := p.repo.UploadStatus(ctx, loc)
 		if serr != nil || got > off+n || got < 0 {
-			return err // the session is gone: the caller starts over
+			return loc, err // the session is gone: the caller starts over
 		}
 		loc, off = newLoc, got
 	}
-	return p.repo.Finish(ctx, loc, b.Desc.Digest)
+	return loc, p.repo.Finish(ctx, loc, b.Desc.Digest)
 }
 
 var errSource = errors.New("reading the source")
 
 // body returns the request body for n bytes of r, the part of blob b
-// that starts at base, and a function to call when the request is over.
-// With ByteProgress, the body counts bytes and reports progress as they
+// that starts at base, and a function to call when the request is over,
+// with whether it succeeded: only a request that succeeded counts its n
+// bytes as sent. With ByteProgress, the body reports progress as bytes
 // are read. Without, r goes to the transport as it is, so a file (or a
 // section of one) is sent with sendfile, without copying through user
-// space; its n bytes are counted when the request is over.
-func (p *pusher) body(b Blob, r io.Reader, base, n int64) (io.Reader, func()) {
-	if p.opts.Observer == nil || !p.opts.ByteProgress {
-		return r, func() { p.sent.Add(n) }
+// space.
+func (p *pusher) body(b Blob, r io.Reader, base, n int64) (io.Reader, func(ok bool)) {
+	done := func(ok bool) {
+		if ok {
+			p.sent.Add(n)
+		}
 	}
-	return &progressReader{p: p, b: b, r: r, done: base, last: base}, func() {}
+	if p.opts.Observer == nil || !p.opts.ByteProgress {
+		return r, done
+	}
+	return &progressReader{p: p, b: b, r: r, done: base, last: base}, done
 }
 
 type progressReader struct {
@@ -349,7 +357,6 @@ func (pr *progressReader) Read(buf []byte) (int, error) {
 	n, err := pr.r.Read(buf)
 	if n > 0 {
 		pr.done += int64(n)
-		pr.p.sent.Add(int64(n))
 		if pr.done-pr.last >= progressStep || pr.done == pr.b.Desc.Size {
 			pr.last = pr.done
 			pr.p.emit(Event{Kind: BlobProgress, Desc: pr.b.Desc, Label: pr.b.Kind, Bytes: pr.done})

@@ -107,8 +107,9 @@ type Result struct {
 	Mounted   int    `json:"mounted"`
 	Manifests int    `json:"manifests"`
 	Retries   int    `json:"retries"`
-	// BlobBytes is the total size of the image's blobs; BytesSent what
-	// actually went over the wire (retries included).
+	// BlobBytes is the total size of the image's blobs; BytesSent the
+	// bytes of the upload requests that succeeded (a chunk that failed
+	// and was sent again counts once).
 	BlobBytes int64 `json:"blobBytes"`
 	BytesSent int64 `json:"bytesSent"`
 	// Allotments and Platforms describe a built 2DFS image, BuildSeconds

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ func fixture(t testing.TB, rel string) string {
 // registry is an in-process dfsreg behind an optional fault injector.
 type registry struct {
 	srv   *httptest.Server
+	h     http.Handler
 	host  string
 	fault atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 	// requests counts requests by method.
@@ -52,6 +54,7 @@ func newRegistry(t testing.TB) *registry {
 	}
 	r := &registry{requests: map[string]int{}}
 	h := serve.New(st, serve.Options{})
+	r.h = h
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.requests[req.Method]++
@@ -280,8 +283,8 @@ func TestPushChunkedResumes(t *testing.T) {
 	if res.Retries == 0 || res.Uploaded != res.Blobs {
 		t.Fatalf("result %+v", res)
 	}
-	if res.BytesSent <= res.BlobBytes {
-		t.Fatalf("BytesSent %d should count the failed chunks beyond %d", res.BytesSent, res.BlobBytes)
+	if res.BytesSent != res.BlobBytes {
+		t.Fatalf("BytesSent %d, want %d: a failed chunk is not sent", res.BytesSent, res.BlobBytes)
 	}
 	for _, b := range img.Blobs {
 		resp, err := http.Get(reg.srv.URL + "/v2/big/img/blobs/" + b.Desc.Digest.String())
@@ -356,5 +359,65 @@ func TestPushPermanentError(t *testing.T) {
 	}
 	if st, _ := reg.status(t, "/v2/deny/img/manifests/v1"); st != http.StatusNotFound {
 		t.Fatalf("tag: %d", st)
+	}
+}
+
+// relocate tags the Location of every answer with the PATCH's number, as
+// registries that keep upload state in the location do.
+type relocate struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w relocate) WriteHeader(code int) {
+	if l := w.Header().Get("Location"); l != "" {
+		w.Header().Set("Location", l+"?state="+strconv.FormatInt(w.n, 10))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// TestPushCancelsLatestLocation: when a chunked upload fails for good,
+// the session is cancelled at the location the last PATCH answered, not
+// the one the upload started with (distribution refuses that one).
+func TestPushCancelsLatestLocation(t *testing.T) {
+	reg := newRegistry(t)
+	img, err := FromLayout(context.Background(), openLayout(t, bigLayout(t, 1, 300<<10)), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patches atomic.Int64
+	var mu sync.Mutex
+	var lastPatch, deleted string
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		switch r.Method {
+		case http.MethodDelete:
+			mu.Lock()
+			deleted = r.URL.RequestURI()
+			mu.Unlock()
+		case http.MethodPatch:
+			mu.Lock()
+			lastPatch = r.URL.RequestURI()
+			mu.Unlock()
+			n := patches.Add(1)
+			if n < 3 {
+				reg.h.ServeHTTP(relocate{w, n}, r)
+				return true
+			}
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"no"}]}`))
+			return true
+		}
+		return false
+	})
+	_, err = Push(context.Background(), img, Target{Repo: reg.repo(t, "cancel/img"), Tag: "v1"}, Options{ChunkSize: 64 << 10, Backoff: 1})
+	if err == nil {
+		t.Fatal("push succeeded through a refused PATCH")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.HasSuffix(lastPatch, "?state=2") || deleted != lastPatch {
+		t.Fatalf("cancelled %q, want the latest location %q", deleted, lastPatch)
 	}
 }

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -412,9 +413,11 @@ func newError(req *http.Request, resp *http.Response) *Error {
 }
 
 // Temporary reports whether err is worth retrying: a temporary *Error, a
-// broken or refused connection, a timeout. A cancelled context is not.
+// broken or refused connection, a timeout. A cancelled context is not, nor
+// is what waiting does not change: a host name that does not resolve, a
+// certificate that does not verify, an HTTP server asked for HTTPS.
 func Temporary(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || permanent(err) {
 		return false
 	}
 	var e *Error
@@ -435,4 +438,21 @@ func Temporary(err error) bool {
 	msg := err.Error()
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
 		strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "with Body length")
+}
+
+// permanent reports network errors that a retry does not cure.
+func permanent(err error) bool {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return de.IsNotFound || (!de.IsTimeout && !de.IsTemporary)
+	}
+	var (
+		cv *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+		rh tls.RecordHeaderError
+	)
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &rh) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }

@@ -2,17 +2,21 @@ package remote
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -191,6 +195,14 @@ func TestTemporary(t *testing.T) {
 		{errors.New("write tcp: connection reset by peer"), true},
 		{errors.New("digest mismatch"), false},
 		{errors.New("http: ContentLength=5 with Body length 0"), true},
+		// Network errors: a refused connection or a timeout may pass; a
+		// name that does not resolve, a bad certificate, HTTP asked for
+		// HTTPS do not.
+		{&url.Error{Op: "Get", URL: "http://x/v2/", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, true},
+		{&url.Error{Op: "Get", URL: "http://x/v2/", Err: &net.DNSError{Err: "i/o timeout", Name: "x", IsTimeout: true}}, true},
+		{&url.Error{Op: "Get", URL: "http://nosuch.invalid/v2/", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nosuch.invalid", IsNotFound: true}}}, false},
+		{fmt.Errorf("ping: %w", &url.Error{Op: "Get", URL: "https://x/v2/", Err: x509.UnknownAuthorityError{}}), false},
+		{&url.Error{Op: "Get", URL: "https://x/v2/", Err: errors.New("http: server gave HTTP response to HTTPS client")}, false},
 	} {
 		if got := Temporary(tt.err); got != tt.want {
 			t.Errorf("Temporary(%v) = %v, want %v", tt.err, got, tt.want)

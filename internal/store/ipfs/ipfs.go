@@ -100,8 +100,14 @@ var _ store.LocatingBackend = (*Backend)(nil)
 // New connects to the node at o.API, checks that it answers, and opens the
 // cache directory.
 func New(ctx context.Context, o Options) (*Backend, error) {
+	if o.RetryFor <= 0 {
+		o.RetryFor = time.Minute
+	}
+	if o.ReadRetryFor <= 0 {
+		o.ReadRetryFor = 10 * time.Second
+	}
 	if o.ReadOnly {
-		return newReadOnly(ctx, o)
+		return connect(ctx, o)
 	}
 	if o.CacheDir == "" {
 		return nil, errors.New("ipfs backend: no cache directory")
@@ -109,21 +115,11 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 	if o.CacheSize <= 0 {
 		return nil, fmt.Errorf("ipfs backend: cache size %d: must be positive", o.CacheSize)
 	}
-	if o.RetryFor <= 0 {
-		o.RetryFor = time.Minute
-	}
-	if o.ReadRetryFor <= 0 {
-		o.ReadRetryFor = 10 * time.Second
-	}
-	api, err := newAPI(o.API)
+	b, err := connect(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{api: api, addr: o.API, uploads: filepath.Join(o.CacheDir, "uploads"),
-		retryFor: o.RetryFor, readRetryFor: o.ReadRetryFor}
-	if err := b.check(ctx); err != nil {
-		return nil, err
-	}
+	b.uploads = filepath.Join(o.CacheDir, "uploads")
 	if err := os.MkdirAll(b.uploads, 0o755); err != nil {
 		return nil, fmt.Errorf("ipfs backend: %w", err)
 	}
@@ -134,6 +130,29 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// connect makes the backend for o (defaults applied) and checks the node;
+// it touches nothing on disk, which is all a read-only backend needs.
+func connect(ctx context.Context, o Options) (*Backend, error) {
+	api, err := newAPI(o.API)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{api: api, addr: o.API, readOnly: o.ReadOnly, retryFor: o.RetryFor, readRetryFor: o.ReadRetryFor}
+	if err := b.check(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// writable is the backend's one read-only guard: every write and delete
+// asks it first.
+func (b *Backend) writable() error {
+	if !b.readOnly {
+		return nil
+	}
+	return store.ErrReadOnly
 }
 
 // newAPI makes the RPC client for a multiaddr or URL.
@@ -211,7 +230,7 @@ func (b *Backend) NodeVersion() string { return b.version }
 
 // Close closes the index. Reads in flight may fail.
 func (b *Backend) Close() error {
-	if b.index == nil { // read-only
+	if b.readOnly {
 		return nil
 	}
 	return b.index.close()
@@ -249,7 +268,7 @@ type Stats struct {
 
 // Stats returns the backend's counters.
 func (b *Backend) Stats() Stats {
-	if b.cache == nil { // read-only
+	if b.readOnly {
 		return Stats{Retries: b.retries.Load(), Resumes: b.resumes.Load()}
 	}
 	n, k := b.cache.usage()
@@ -263,7 +282,7 @@ func (b *Backend) Stats() Stats {
 // Locate returns the CID and size this backend recorded for blob d, or
 // store.ErrNotFound.
 func (b *Backend) Locate(ctx context.Context, d digest.Digest) (cid.Cid, int64, error) {
-	if b.index == nil { // read-only: blobs are reached by recorded CID
+	if b.readOnly { // blobs are reached by recorded CID
 		return cid.Undef, 0, store.ErrNotFound
 	}
 	e, ok, err := b.index.get(ctx, d)
@@ -298,7 +317,7 @@ func (b *Backend) open(ctx context.Context, d digest.Digest, c cid.Cid, offset, 
 	if offset < 0 {
 		return nil, fmt.Errorf("ipfs backend: negative offset %d", offset)
 	}
-	if b.cache != nil {
+	if !b.readOnly { // read-only: reads neither use nor fill the cache
 		f, err := b.cache.open(d)
 		if err != nil {
 			return nil, err
@@ -317,7 +336,7 @@ func (b *Backend) open(ctx context.Context, d digest.Digest, c cid.Cid, offset, 
 		}
 		return nil, fmt.Errorf("ipfs backend: reading %s (%s): %w", d, c, err)
 	}
-	if offset == 0 && length < 0 && b.cache != nil {
+	if offset == 0 && length < 0 && !b.readOnly {
 		if fr := b.fill(d, r); fr != nil {
 			return fr, nil
 		}
@@ -333,8 +352,8 @@ func (b *Backend) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 
 // Delete implements store.Backend: it unpins the blob and forgets it.
 func (b *Backend) Delete(ctx context.Context, d digest.Digest) error {
-	if b.readOnly {
-		return store.ErrReadOnly
+	if err := b.writable(); err != nil {
+		return err
 	}
 	c, _, err := b.Locate(ctx, d)
 	if errors.Is(err, store.ErrNotFound) {
@@ -348,8 +367,8 @@ func (b *Backend) Delete(ctx context.Context, d digest.Digest) error {
 
 // DeleteLocated implements store.LocatingBackend.
 func (b *Backend) DeleteLocated(ctx context.Context, d digest.Digest, locator string) error {
-	if b.readOnly {
-		return store.ErrReadOnly
+	if err := b.writable(); err != nil {
+		return err
 	}
 	c, err := cid.Decode(locator)
 	if err != nil {
@@ -393,8 +412,8 @@ func (b *Backend) pinned(ctx context.Context, c cid.Cid) (bool, error) {
 
 // Stage implements store.Backend. Uploads stage in CacheDir/uploads.
 func (b *Backend) Stage(_ context.Context, handle string, offset int64) (store.Staged, error) {
-	if b.readOnly {
-		return nil, store.ErrReadOnly
+	if err := b.writable(); err != nil {
+		return nil, err
 	}
 	handle, file, err := store.StageFile(b.uploads, handle, offset)
 	if err != nil {
