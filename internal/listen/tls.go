@@ -69,6 +69,9 @@ type certReloader struct {
 	cert    *tls.Certificate
 	stamp   [2]fileStamp
 	checked time.Time
+	// failed is the pair of stamps that last failed to load: it is not
+	// read (nor reported) again until one of the files changes.
+	failed [2]fileStamp
 }
 
 // checkEvery bounds how often a handshake stats the files.
@@ -94,11 +97,13 @@ func (r *certReloader) load() error {
 	if err := errors.Join(err1, err2); err != nil {
 		return fmt.Errorf("tls certificate: %w", err)
 	}
-	if r.cert != nil && r.stamp == [2]fileStamp{cs, ks} {
+	now := [2]fileStamp{cs, ks}
+	if r.cert != nil && (r.stamp == now || r.failed == now) {
 		return nil
 	}
 	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
+		r.failed = now
 		return fmt.Errorf("tls certificate %s, key %s: %w", r.certFile, r.keyFile, err)
 	}
 	r.cert, r.stamp = &cert, [2]fileStamp{cs, ks}

@@ -130,6 +130,14 @@ func TestTLSServesAndReloads(t *testing.T) {
 	if reloadErrs.Load() == 0 {
 		t.Error("a mismatched pair was not reported")
 	}
+	// Reported once, not at every check while it stays on disk.
+	time.Sleep(checkEvery + 50*time.Millisecond)
+	if _, got, err = get(hc, ln.URL()+"/"); err != nil || got != s1 {
+		t.Fatalf("with a mismatched pair: serial %d, err %v; want the old %d", got, err, s1)
+	}
+	if n := reloadErrs.Load(); n != 1 {
+		t.Errorf("an unchanged mismatched pair was reported %d times, want once", n)
+	}
 	// Both replaced: the new certificate is served without a restart.
 	time.Sleep(checkEvery + 50*time.Millisecond)
 	write(t, keyFile, k2)
