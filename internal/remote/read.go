@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -33,39 +34,73 @@ func (r *Repository) BlobSize(ctx context.Context, d digest.Digest) (int64, erro
 }
 
 // Referrers lists the manifests whose subject is d: from the referrers API
-// or, where the registry has none (404), from the fallback tag
-// (ALG-HEX) the distribution spec defines; none when neither exists.
+// (following its Link pages) or, where the registry has none (404), from
+// the fallback tag (ALG-HEX) the distribution spec defines; none when
+// neither exists.
 func (r *Repository) Referrers(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	req, err := r.newRequest(ctx, http.MethodGet, r.url("referrers/"+d.String()), nil, 0)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
-	resp, err := r.do(req, http.StatusOK, http.StatusNotFound)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body []byte
-	if resp.StatusCode == http.StatusOK {
-		if body, err = io.ReadAll(io.LimitReader(resp.Body, oci.MaxManifestSize+1)); err != nil {
-			return nil, err
+	out := []ocispec.Descriptor{}
+	next := r.url("referrers/" + d.String())
+	for page := 0; next != ""; page++ {
+		if page == maxReferrerPages {
+			return nil, fmt.Errorf("referrers of %s: more than %d pages", d, maxReferrerPages)
 		}
-		if len(body) > oci.MaxManifestSize {
-			return nil, fmt.Errorf("referrers of %s: larger than %d bytes", d, oci.MaxManifestSize)
-		}
-	} else {
-		_, body, err = r.Manifest(ctx, strings.Replace(d.String(), ":", "-", 1))
-		if Class(err) == ErrNotFound {
-			return []ocispec.Descriptor{}, nil
-		}
+		req, err := r.newRequest(ctx, http.MethodGet, next, nil, 0)
 		if err != nil {
 			return nil, err
 		}
+		req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
+		resp, err := r.do(req, http.StatusOK, http.StatusNotFound)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			resp.Body.Close()
+			if page > 0 {
+				return nil, fmt.Errorf("referrers of %s: page %d is gone", d, page+1)
+			}
+			return r.referrersByTag(ctx, d)
+		}
+		ms, err := readReferrers(resp, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms...)
+		next = nextLink(req.URL, resp.Header.Get("Link"))
 	}
+	return out, nil
+}
+
+// maxReferrerPages bounds how many Link pages Referrers follows.
+const maxReferrerPages = 100
+
+func readReferrers(resp *http.Response, d digest.Digest) ([]ocispec.Descriptor, error) {
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, oci.MaxManifestSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > oci.MaxManifestSize {
+		return nil, fmt.Errorf("referrers of %s: larger than %d bytes", d, oci.MaxManifestSize)
+	}
+	return parseReferrers(body, d)
+}
+
+// referrersByTag reads the referrers index of the fallback tag scheme.
+func (r *Repository) referrersByTag(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error) {
+	_, body, err := r.Manifest(ctx, strings.Replace(d.String(), ":", "-", 1))
+	if Class(err) == ErrNotFound {
+		return []ocispec.Descriptor{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseReferrers(body, d)
+}
+
+func parseReferrers(body []byte, d digest.Digest) ([]ocispec.Descriptor, error) {
 	var idx ocispec.Index
 	if err := json.Unmarshal(body, &idx); err != nil {
 		return nil, fmt.Errorf("referrers of %s: %w", d, err)
@@ -74,4 +109,33 @@ func (r *Repository) Referrers(ctx context.Context, d digest.Digest) ([]ocispec.
 		idx.Manifests = []ocispec.Descriptor{}
 	}
 	return idx.Manifests, nil
+}
+
+// nextLink returns the absolute URL of a Link header's rel="next" target
+// (RFC 8288, as the distribution spec paginates), resolved against the
+// request's URL; "" when there is none. Only a target on the same host is
+// followed: credentials are never sent elsewhere.
+func nextLink(base *url.URL, header string) string {
+	for _, link := range strings.Split(header, ",") {
+		target, params, ok := strings.Cut(strings.TrimSpace(link), ";")
+		if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+			continue
+		}
+		next := false
+		for _, p := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(k, "rel") && strings.Trim(v, `"`) == "next" {
+				next = true
+			}
+		}
+		if !next {
+			continue
+		}
+		u, err := base.Parse(strings.Trim(target, "<>"))
+		if err != nil || u.Host != base.Host || u.Scheme != base.Scheme {
+			return ""
+		}
+		return u.String()
+	}
+	return ""
 }

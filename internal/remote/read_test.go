@@ -20,12 +20,15 @@ import (
 )
 
 // TestReadRequests: BlobSize from HEAD; Referrers from the referrers API
-// (repository "api"), from the fallback tag where the API answers 404
-// (repository "tags"), and none when neither has any.
+// (repository "api"), over two Link pages ("paged"), from the fallback tag
+// where the API answers 404 (repository "tags"), and none when neither has
+// any.
 func TestReadRequests(t *testing.T) {
 	subject, other := digest.FromString("subject"), digest.FromString("other")
 	sbom := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("sbom"), Size: 7, ArtifactType: "application/vnd.example.sbom"}
 	index, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{sbom}})
+	sig := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("sig"), Size: 9, ArtifactType: "application/vnd.example.sig"}
+	index2, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{sig}})
 	fallbackTag := "sha256-" + subject.Encoded()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unknown := func(code string) {
@@ -40,6 +43,13 @@ func TestReadRequests(t *testing.T) {
 		case p == "/v2/api/referrers/"+subject.String():
 			w.Header().Set("Content-Type", ocispec.MediaTypeImageIndex)
 			w.Write(index)
+		case p == "/v2/paged/referrers/"+subject.String() && r.URL.Query().Get("page") == "":
+			w.Header().Set("Link", `</v2/paged/referrers/`+subject.String()+`?page=2>; rel="next"`)
+			w.Header().Set("Content-Type", ocispec.MediaTypeImageIndex)
+			w.Write(index)
+		case p == "/v2/paged/referrers/"+subject.String() && r.URL.Query().Get("page") == "2":
+			w.Header().Set("Content-Type", ocispec.MediaTypeImageIndex)
+			w.Write(index2)
 		case p == "/v2/api/referrers/"+other.String():
 			w.Header().Set("Content-Type", ocispec.MediaTypeImageIndex)
 			w.Write([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`))
@@ -60,7 +70,7 @@ func TestReadRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, tags := c.Repository("api"), c.Repository("tags")
+	api, tags, paged := c.Repository("api"), c.Repository("tags"), c.Repository("paged")
 
 	if n, err := api.BlobSize(ctx, subject); err != nil || n != 42 {
 		t.Errorf("BlobSize = %d, %v; want 42", n, err)
@@ -78,13 +88,15 @@ func TestReadRequests(t *testing.T) {
 		{"api, none", api, other, 0},
 		{"fallback tag", tags, subject, 1},
 		{"neither", tags, other, 0},
+		{"two Link pages", paged, subject, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.repo.Referrers(ctx, tt.d)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got == nil || len(got) != tt.want || (tt.want == 1 && (got[0].Digest != sbom.Digest || got[0].ArtifactType != sbom.ArtifactType)) {
+			if got == nil || len(got) != tt.want || (tt.want >= 1 && (got[0].Digest != sbom.Digest || got[0].ArtifactType != sbom.ArtifactType)) ||
+				(tt.want == 2 && got[1].Digest != sig.Digest) {
 				t.Fatalf("Referrers = %+v, want %d", got, tt.want)
 			}
 		})
@@ -112,6 +124,24 @@ func TestClass(t *testing.T) {
 	} {
 		if got := Class(tt.err); got != tt.want {
 			t.Errorf("%s: Class(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestNextLink(t *testing.T) {
+	base, _ := url.Parse("http://reg:5000/v2/app/referrers/sha256:abc?n=10")
+	for _, tt := range []struct{ header, want string }{
+		{"", ""},
+		{`</v2/app/referrers/sha256:abc?last=x>; rel="next"`, "http://reg:5000/v2/app/referrers/sha256:abc?last=x"},
+		{`<http://reg:5000/v2/app/referrers/sha256:abc?last=y>; rel=next`, "http://reg:5000/v2/app/referrers/sha256:abc?last=y"},
+		{`</v2/app/x>; rel="prev", </v2/app/y>; rel="next"`, "http://reg:5000/v2/app/y"},
+		{`</v2/app/x>; rel="prev"`, ""},
+		{`<http://elsewhere/v2/app/y>; rel="next"`, ""}, // credentials stay with the registry
+		{`<https://reg:5000/v2/app/y>; rel="next"`, ""}, // nor change scheme
+		{`/v2/app/y; rel="next"`, ""},                   // not a <URI>
+	} {
+		if got := nextLink(base, tt.header); got != tt.want {
+			t.Errorf("nextLink(%q) = %q, want %q", tt.header, got, tt.want)
 		}
 	}
 }
