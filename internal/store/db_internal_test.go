@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -28,6 +29,19 @@ func nextSync(t *testing.T, calls chan chan error) chan error {
 		t.Fatal("no sync started")
 		return nil
 	}
+}
+
+// insertRepo adds repository name in a write of its own and returns its
+// answer's channel.
+func insertRepo(ctx context.Context, s *Store, name string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- s.db.update(ctx, func(tx *tx) error {
+			_, err := tx.Exec(`INSERT INTO repos (name, created) VALUES (?, 0)`, name)
+			return err
+		})
+	}()
+	return done
 }
 
 // blocked reports whether nothing arrives on c for a moment.
@@ -62,16 +76,7 @@ func TestCommitPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := heldSyncs(s)
-	insert := func(name string) <-chan error {
-		done := make(chan error, 1)
-		go func() {
-			done <- s.db.update(ctx, func(tx *tx) error {
-				_, err := tx.Exec(`INSERT INTO repos (name, created) VALUES (?, 0)`, name)
-				return err
-			})
-		}()
-		return done
-	}
+	insert := func(name string) <-chan error { return insertRepo(ctx, s, name) }
 	count := func() <-chan int {
 		out := make(chan int, 1)
 		go func() {
@@ -151,13 +156,7 @@ func TestReadBetweenCommitAndSync(t *testing.T) {
 		<-release
 		s.db.afterCommit = nil // only the first batch
 	}
-	done := make(chan error, 1)
-	go func() {
-		done <- s.db.update(ctx, func(tx *tx) error {
-			_, err := tx.Exec(`INSERT INTO repos (name, created) VALUES ('x', 0)`)
-			return err
-		})
-	}()
+	done := insertRepo(ctx, s, "x")
 	waitFor(t, committed, "the commit")
 	read := make(chan int, 1)
 	go func() {
@@ -197,16 +196,7 @@ func TestSyncFailure(t *testing.T) {
 	}
 	defer s.Close()
 	calls := heldSyncs(s)
-	insert := func(name string) <-chan error {
-		done := make(chan error, 1)
-		go func() {
-			done <- s.db.update(ctx, func(tx *tx) error {
-				_, err := tx.Exec(`INSERT INTO repos (name, created) VALUES (?, 0)`, name)
-				return err
-			})
-		}()
-		return done
-	}
+	insert := func(name string) <-chan error { return insertRepo(ctx, s, name) }
 	broken := errors.New("disk on fire")
 	w1 := insert("a")
 	sync1 := nextSync(t, calls)
