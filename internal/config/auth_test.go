@@ -1,10 +1,7 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -75,27 +72,9 @@ func TestAuthConfig(t *testing.T) {
 		{name: "no failed-login budget", env: map[string]string{"DFSREG_AUTH_FAILED_LOGINS_MAX": "0"}, wantErr: "failed_logins"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
+			if c := loadCase(t, tc.yaml, tc.env, nil, tc.wantErr); c != nil {
+				tc.check(t, c.Auth)
 			}
-			file := ""
-			if tc.yaml != "" {
-				file = filepath.Join(t.TempDir(), "c.yaml")
-				if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			c, err := Load(file, nil)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.check(t, c.Auth)
 		})
 	}
 }

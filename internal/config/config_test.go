@@ -49,16 +49,6 @@ func TestLoad(t *testing.T) {
 		{name: "zero expiry", yaml: "uploads:\n  expiry: 0s\n", wantErr: "uploads.expiry must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			file := ""
-			if tc.yaml != "" {
-				file = filepath.Join(t.TempDir(), "c.yaml")
-				if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
 			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 			fs.String("addr", "", "")
 			fs.String("root", "", "")
@@ -71,19 +61,39 @@ func TestLoad(t *testing.T) {
 					flags[k] = f
 				}
 			}
-			c, err := Load(file, flags)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
-				}
-				return
+			if c := loadCase(t, tc.yaml, tc.env, flags, tc.wantErr); c != nil {
+				tc.check(t, c)
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.check(t, c)
 		})
 	}
+}
+
+// loadCase loads a configuration from yaml (none when "") with env set
+// and flags, as serve would. With wantErr it checks Load fails saying so
+// and returns nil; otherwise Load must succeed.
+func loadCase(t *testing.T, yaml string, env map[string]string, flags map[string]*pflag.Flag, wantErr string) *Config {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	file := ""
+	if yaml != "" {
+		file = filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Load(file, flags)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want it to contain %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestEnvName(t *testing.T) {

@@ -1,9 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -46,27 +43,9 @@ func TestOpsConfig(t *testing.T) {
 		{name: "typo", yaml: "limits:\n  max_upload: 3\n", wantErr: "unknown key(s) limits.max_upload"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
+			if c := loadCase(t, tc.yaml, tc.env, nil, tc.wantErr); c != nil {
+				tc.check(t, c)
 			}
-			file := ""
-			if tc.yaml != "" {
-				file = filepath.Join(t.TempDir(), "c.yaml")
-				if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			c, err := Load(file, nil)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.check(t, c)
 		})
 	}
 }
