@@ -18,6 +18,7 @@ import (
 	"github.com/dfsreg/dfsreg/internal/partition"
 	"github.com/dfsreg/dfsreg/internal/store"
 	"github.com/dfsreg/dfsreg/internal/store/ipfs"
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -26,10 +27,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // the checkout).
 func fixture(t testing.TB, name string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "2dfs", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := testutil.Fixture2DFS(t, name)
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
 		t.Fatalf("fixture %s: %v", name, err)
 	}

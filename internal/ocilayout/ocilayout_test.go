@@ -18,16 +18,10 @@ import (
 	"github.com/dfsreg/dfsreg/internal/flatten"
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
 	"github.com/dfsreg/dfsreg/internal/partition"
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
-func fixture(t *testing.T, name string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "2dfs", name)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("2DFS fixtures not found at %s: %v", dir, err)
-	}
-	return dir
-}
+func fixture(t *testing.T, name string) string { return testutil.Fixture2DFS(t, name) }
 
 const denseIndex = "sha256:74c277537d9fba1c3041a11d378f9b0af7c31e06b8ff32040180ddd361653b24"
 

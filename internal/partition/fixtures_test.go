@@ -5,17 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
 // fixtureDir locates /work/shared/testdata/2dfs relative to this package.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "2dfs")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("2DFS fixtures not found at %s (shared/testdata/2dfs next to the module): %v", dir, err)
-	}
-	return dir
-}
+func fixtureDir(t testing.TB) string { return testutil.Fixture2DFS(t) }
 
 func readFixture(t testing.TB, rel ...string) []byte {
 	t.Helper()

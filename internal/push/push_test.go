@@ -25,16 +25,10 @@ import (
 	"github.com/dfsreg/dfsreg/internal/remote"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
-func fixture(t testing.TB, rel string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "2dfs", rel)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("2DFS fixtures not found at %s: %v", dir, err)
-	}
-	return dir
-}
+func fixture(t testing.TB, rel string) string { return testutil.Fixture2DFS(t, rel) }
 
 // registry is an in-process dfsreg behind an optional fault injector.
 type registry struct {

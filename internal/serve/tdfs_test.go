@@ -29,6 +29,7 @@ import (
 	"github.com/dfsreg/dfsreg/internal/partition"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
 // 2DFS over HTTP: the dense fixture pushed the way `tdfs image push` does,
@@ -38,11 +39,8 @@ const tdfsAccept = "application/vnd.oci.image.index.v1+json, application/vnd.oci
 
 func tdfsFixture(t testing.TB, layout string) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "2dfs", layout)
-	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
-		t.Skipf("2DFS fixtures not found at %s: %v", dir, err)
-	}
-	return dir
+	testutil.Fixture2DFS(t, layout, "index.json") // skips without it
+	return testutil.Fixture2DFS(t, layout)
 }
 
 // tdfsServer is a dfsreg API on a real loopback server over a new store.

@@ -23,6 +23,7 @@ import (
 	"github.com/dfsreg/dfsreg/internal/ocilayout"
 	"github.com/dfsreg/dfsreg/internal/partition"
 	"github.com/dfsreg/dfsreg/internal/store"
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
 // 2DFS in the store: the fixtures of shared/testdata/2dfs pushed the way
@@ -31,11 +32,8 @@ import (
 
 func tdfsFixtureDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "2dfs")
-	if _, err := os.Stat(filepath.Join(dir, "semantic-tags.json")); err != nil {
-		t.Skipf("2DFS fixtures not found at %s: %v", dir, err)
-	}
-	return dir
+	testutil.Fixture2DFS(t, "semantic-tags.json") // skips without it
+	return testutil.Fixture2DFS(t)
 }
 
 // tdfsTopOf returns the image tagged name in an OCI layout.

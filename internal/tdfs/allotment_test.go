@@ -10,16 +10,11 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "2dfs")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("2DFS fixtures not found at %s (shared/testdata/2dfs next to the module): %v", dir, err)
-	}
-	return dir
-}
+func fixtureDir(t testing.TB) string { return testutil.Fixture2DFS(t) }
 
 // modes are the source files' modes when the fixture was built (git and
 // this checkout keep only the executable bit; the fixture README lists them).

@@ -1,11 +1,15 @@
-// Package testutil holds the small helpers the tests that run real
-// processes share (the e2e tests, and the IPFS and Storj suites).
+// Package testutil holds the small helpers tests share: those that run real
+// processes (the e2e tests, and the IPFS and Storj suites), and the
+// location of the shared 2DFS fixtures.
 package testutil
 
 import (
 	"bytes"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
+	"testing"
 )
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -43,4 +47,31 @@ func (s *SyncBuffer) Tail(n int) string {
 		return "...\n" + str[len(str)-n:]
 	}
 	return str
+}
+
+// Fixture2DFS returns the absolute path of rel inside the shared 2DFS
+// fixtures: shared/testdata/2dfs beside the module's checkout, as CI lays
+// it out (../shared from the directory holding go.mod). The test is
+// skipped, saying where it looked, when that path is not there.
+func Fixture2DFS(t testing.TB, rel ...string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(append([]string{filepath.Dir(dir), "shared", "testdata", "2dfs"}, rel...)...)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("2DFS fixtures not found at %s (shared/testdata/2dfs beside the checkout): %v", p, err)
+	}
+	return p
 }
