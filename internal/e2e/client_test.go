@@ -199,6 +199,19 @@ func drain(resp *http.Response) {
 }
 
 // startUpload opens an upload session and returns its Location.
+// ping is GET /v2/, which must answer 200.
+func (c *client) ping(ctx context.Context) error {
+	resp, err := c.do(ctx, http.MethodGet, c.base+"/v2/", nil, 0, nil)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		return unexpected("GET /v2/", resp)
+	}
+	return nil
+}
+
 func (c *client) startUpload(ctx context.Context, repo string) (string, error) {
 	what := "POST /v2/" + repo + "/blobs/uploads/"
 	resp, err := c.do(ctx, http.MethodPost, c.base+"/v2/"+repo+"/blobs/uploads/", nil, 0, nil)

@@ -159,15 +159,7 @@ func loadOp(ctx context.Context, c *client, k, i int, im *image, j int, uploads 
 		}
 		return err
 	case 5:
-		resp, err := c.do(ctx, http.MethodGet, c.base+"/v2/", nil, 0, nil)
-		if err != nil {
-			return err
-		}
-		defer drain(resp)
-		if resp.StatusCode != 200 {
-			return unexpected("GET /v2/", resp)
-		}
-		return nil
+		return c.ping(ctx)
 	default:
 		u := i / 20
 		return c.postBlob(ctx, im.repo, uploads[u], upDigests[u])

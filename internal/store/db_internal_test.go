@@ -20,6 +20,26 @@ func heldSyncs(s *Store) chan chan error {
 	return calls
 }
 
+// heldStore opens a store whose syncs the test completes (heldSyncs); at
+// cleanup every sync still to come succeeds and the store is closed.
+func heldStore(t *testing.T) (*Store, chan chan error) {
+	t.Helper()
+	s, err := Open(t.Context(), Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := heldSyncs(s)
+	t.Cleanup(func() {
+		go func() {
+			for c := range calls {
+				c <- nil
+			}
+		}()
+		s.Close()
+	})
+	return s, calls
+}
+
 func nextSync(t *testing.T, calls chan chan error) chan error {
 	t.Helper()
 	select {
@@ -144,12 +164,7 @@ func TestCommitPipeline(t *testing.T) {
 // ended but which has not yet reached the syncers still waits for its sync.
 func TestReadBetweenCommitAndSync(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, Options{Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	calls := heldSyncs(s)
+	s, calls := heldStore(t)
 	committed, release := make(chan struct{}), make(chan struct{})
 	s.db.afterCommit = func() {
 		close(committed)
@@ -177,11 +192,6 @@ func TestReadBetweenCommitAndSync(t *testing.T) {
 	if err := waitFor(t, done, "the write"); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for c := range calls {
-			c <- nil
-		}
-	}()
 }
 
 // TestSyncFailure: a failed sync fails the writes it covers, and from then
@@ -190,12 +200,7 @@ func TestReadBetweenCommitAndSync(t *testing.T) {
 // dropped the pages and report the next one clean).
 func TestSyncFailure(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, Options{Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	calls := heldSyncs(s)
+	s, calls := heldStore(t)
 	insert := func(name string) <-chan error { return insertRepo(ctx, s, name) }
 	broken := errors.New("disk on fire")
 	w1 := insert("a")
@@ -217,9 +222,4 @@ func TestSyncFailure(t *testing.T) {
 	if err := waitFor(t, insert("c"), "a write after the failure"); !errors.Is(err, ErrSyncFailed) {
 		t.Fatalf("write after a failed sync: %v, want ErrSyncFailed", err)
 	}
-	go func() {
-		for c := range calls {
-			c <- nil
-		}
-	}()
 }
