@@ -59,7 +59,12 @@ func noteRoute(r *http.Request, rt route, body *bodyReader) {
 func (s *Server) observed(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request)) {
 	st := &reqState{route: "other"}
 	r = r.WithContext(context.WithValue(r.Context(), reqStateKey{}, st))
-	sw := &statusWriter{ResponseWriter: w}
+	// Behind WithRequestLog the writer already records status and size:
+	// share it rather than count every response twice.
+	sw, ok := w.(*statusWriter)
+	if !ok {
+		sw = &statusWriter{ResponseWriter: w}
+	}
 	start := time.Now()
 	next(sw, r)
 	info := RequestInfo{Route: st.route, Method: methodName(r.Method), Status: sw.status, BytesOut: sw.bytes, Duration: time.Since(start)}
