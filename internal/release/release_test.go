@@ -135,7 +135,11 @@ func TestRelease(t *testing.T) {
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("goreleaser %s: %v\n%s", strings.Join(args, " "), err, out)
+			hint := ""
+			if bytes.Contains(out, []byte("module lookup disabled by GOPROXY=off")) {
+				hint = "\n(a module the cross builds need is not in the module cache: run `go mod download`, as `make test` does)"
+			}
+			t.Fatalf("goreleaser %s: %v\n%s%s", strings.Join(args, " "), err, out, hint)
 		}
 		return time.Since(start)
 	}
