@@ -186,7 +186,7 @@ generated(d) AS (
 	SELECT d FROM derived
 	UNION
 	SELECT r.child FROM derived p CROSS JOIN refs r ON r.repo = ?1 AND r.parent = p.d AND r.kind = 2
-	WHERE r.child NOT IN (SELECT o.child FROM refs o WHERE o.repo = ?1 AND o.kind = 2 AND o.parent NOT IN derived)
+	WHERE NOT EXISTS (SELECT 1 FROM refs o WHERE o.repo = ?1 AND o.child = r.child AND o.kind = 2 AND o.parent NOT IN derived)
 ),
 live(d) AS (
 	SELECT digest FROM tags WHERE repo = ?1
@@ -328,7 +328,7 @@ func execCount(tx *tx, query string, args ...any) (int, error) {
 const linkQuery = `
 SELECT rb.digest, COALESCE(b.size, 0) FROM repo_blobs rb LEFT JOIN blobs b ON b.digest = rb.digest
 WHERE rb.repo = ?1 AND rb.digest > ?2 AND rb.touched < ?3
-	AND rb.digest NOT IN (SELECT child FROM refs WHERE repo = ?1)
+	AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.repo = ?1 AND r.child = rb.digest)
 ORDER BY rb.digest LIMIT ?4`
 
 // linkDryQuery is linkQuery as it will be once the manifests in ?2 (a JSON
@@ -337,7 +337,7 @@ const linkDryQuery = `
 WITH kept(d) AS (SELECT digest FROM manifests WHERE repo = ?1 AND digest NOT IN (SELECT value FROM json_each(?2)))
 SELECT rb.digest, COALESCE(b.size, 0) FROM repo_blobs rb LEFT JOIN blobs b ON b.digest = rb.digest
 WHERE rb.repo = ?1 AND rb.touched < ?3
-	AND rb.digest NOT IN (SELECT child FROM refs WHERE repo = ?1 AND parent IN kept)
+	AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.repo = ?1 AND r.child = rb.digest AND r.parent IN kept)
 ORDER BY rb.digest`
 
 // SweepLinks deletes repository r's blob links that were not touched since
