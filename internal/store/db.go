@@ -292,7 +292,7 @@ func (d *db) checkpointer() {
 	for {
 		select {
 		case <-d.stop:
-			d.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+			d.ckpt.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 			close(d.stopped)
 			return
 		case <-d.kick:

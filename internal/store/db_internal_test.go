@@ -257,9 +257,9 @@ func TestWALStaysBounded(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	var pages int
-	if err := s.db.queryRow(t.Context(), `SELECT count(*) FROM repos`).Scan(&pages); err != nil || pages != 2*perWriter {
-		t.Fatalf("%d repositories, %v", pages, err)
+	var repos int
+	if err := s.db.queryRow(t.Context(), `SELECT count(*) FROM repos`).Scan(&repos); err != nil || repos != 2*perWriter {
+		t.Fatalf("%d repositories, %v", repos, err)
 	}
 	fi, err := os.Stat(filepath.Join(root, DBFile+"-wal"))
 	if err != nil {
