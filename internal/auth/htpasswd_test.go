@@ -20,6 +20,22 @@ func hashOf(t *testing.T, pass string) string {
 	return string(h)
 }
 
+// reloadingHTPasswd opens an htpasswd file holding content that is re-read
+// at every check, even while it is being written; it returns its path too.
+func reloadingHTPasswd(t *testing.T, content string) (*HTPasswd, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := OpenHTPasswd(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CheckEvery, h.Settle = 0, 0
+	return h, path
+}
+
 func TestParseHTPasswd(t *testing.T) {
 	alice := hashOf(t, "alicepw")
 	// htpasswd -B writes $2y$: same algorithm.
@@ -179,14 +195,8 @@ func TestHTPasswdTiming(t *testing.T) {
 // TestHTPasswdConcurrent verifies from several goroutines while the file
 // changes (run with -race).
 func TestHTPasswdConcurrent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "htpasswd")
 	alice := "alice:" + hashOf(t, "alicepw") + "\n"
-	os.WriteFile(path, []byte(alice), 0o600)
-	h, err := OpenHTPasswd(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.CheckEvery, h.Settle = 0, 0 // read even files being written
+	h, path := reloadingHTPasswd(t, alice)
 	done := make(chan struct{})
 	errs := make(chan error, 4)
 	for g := range 4 {
@@ -221,13 +231,7 @@ func TestHTPasswdConcurrent(t *testing.T) {
 // TestHTPasswdReloadDummy: a reload computes a new dummy hash (a bcrypt
 // run) only when the users' cost changes.
 func TestHTPasswdReloadDummy(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "htpasswd")
-	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\n"), 0o600)
-	h, err := OpenHTPasswd(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.CheckEvery, h.Settle = 0, 0
+	h, path := reloadingHTPasswd(t, "alice:"+hashOf(t, "alicepw")+"\n")
 	dummy := h.dummy
 	if c, _ := bcrypt.Cost(dummy); c != bcrypt.MinCost {
 		t.Fatalf("dummy of cost %d, want the users' %d", c, bcrypt.MinCost)
@@ -257,13 +261,7 @@ func TestHTPasswdReloadDummy(t *testing.T) {
 // TestHTPasswdVerifyDuringReload: while one caller checks the file, others
 // are answered with the users they have, without waiting.
 func TestHTPasswdVerifyDuringReload(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "htpasswd")
-	os.WriteFile(path, []byte("alice:"+hashOf(t, "alicepw")+"\n"), 0o600)
-	h, err := OpenHTPasswd(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.CheckEvery, h.Settle = 0, 0
+	h, path := reloadingHTPasswd(t, "alice:"+hashOf(t, "alicepw")+"\n")
 	os.WriteFile(path, []byte("bob:"+hashOf(t, "bobpw")+"\n"), 0o600)
 	h.mu.Lock()
 	h.reloading = true // another caller is reading the file
