@@ -234,20 +234,22 @@ func (d *dripBody) Read(p []byte) (int, error) {
 }
 
 func TestBodyIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	const idle = 600 * time.Millisecond
 	srv := limitServer(t, serve.Options{Limits: serve.Limits{BodyIdleTimeout: idle}})
 
 	// A body that keeps sending, slowly, for four times the idle timeout
-	// is not cut (a byte every sixth of it: a margin for a busy machine).
+	// is not cut (a byte every twelfth of it: a margin for a busy machine;
+	// with a sixth of 300 ms, a full test run's parallel cross builds once
+	// held the sender past the timeout).
 	url := startSession(t, srv.URL, "idle/steady")
 	start := time.Now()
-	req, _ := http.NewRequest("PATCH", url, &dripBody{n: 24, gap: idle / 6})
+	req, _ := http.NewRequest("PATCH", url, &dripBody{n: 48, gap: idle / 12})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Range") != "0-23" {
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Range") != "0-47" {
 		t.Fatalf("a steady slow body: %s, Range %q", resp.Status, resp.Header.Get("Range"))
 	}
 	if took := time.Since(start); took < 3*idle {

@@ -58,6 +58,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) setUser(u string) { w.user = u }
 
+// RequestLogMessage is the message of WithRequestLog's records.
+const RequestLogMessage = "request"
+
 // WithRequestLog logs every request with log/slog: method, path, status,
 // bytes, duration and a request id (X-Request-Id, echoed or generated).
 func WithRequestLog(log *slog.Logger, next http.Handler) http.Handler {
@@ -83,7 +86,13 @@ func WithRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		if sw.user != "" {
 			attrs = append(attrs, slog.String("user", sw.user))
 		}
-		log.LogAttrs(r.Context(), level, "request", attrs...)
+		// The record goes to the handler directly: Logger.LogAttrs would
+		// also take the caller's stack (for a source the log never shows).
+		if h := log.Handler(); h.Enabled(r.Context(), level) {
+			rec := slog.NewRecord(time.Now(), level, RequestLogMessage, 0)
+			rec.AddAttrs(attrs...)
+			_ = h.Handle(r.Context(), rec)
+		}
 	})
 }
 
