@@ -22,7 +22,9 @@ func openListener(c *config.Config, log *slog.Logger) (*listen.Listener, error) 
 		OnError: func(err error) { log.Warn("serving connections without the write idle timeout", "err", err) }}
 	if c.TLSEnabled() {
 		tc, err := listen.TLSConfig(listen.TLSFiles{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, ClientCAFile: c.TLS.ClientCAFile},
-			func(err error) { log.Warn("tls: keeping the previous certificate", "err", err) })
+			func(err error) {
+				log.Warn("tls: a changed file did not load; keeping the previous certificate or client CAs", "err", err)
+			})
 		if err != nil {
 			return nil, err
 		}

@@ -44,18 +44,67 @@ func TLSConfig(f TLSFiles, onReloadErr func(error)) (*tls.Config, error) {
 		NextProtos:       []string{"h2", "http/1.1"},
 	}
 	if f.ClientCAFile != "" {
-		pem, err := os.ReadFile(f.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls client CA %s: no PEM certificate in it", f.ClientCAFile)
-		}
-		c.ClientCAs = pool
 		c.ClientAuth = tls.RequireAndVerifyClientCert
+		ca := &caReloader{file: f.ClientCAFile, onErr: onReloadErr, base: c}
+		if err := ca.load(); err != nil {
+			return nil, err
+		}
+		c.ClientCAs = ca.cfg.ClientCAs
+		c.GetConfigForClient = ca.configFor
 	}
 	return c, nil
+}
+
+// caReloader keeps the client CAs current: each handshake gets the server
+// config with the CAs of the moment, and the file is re-read when it
+// changes (checked at most once per checkEvery, on a handshake). A file
+// that fails to load is reported once per change and the previous CAs stay.
+type caReloader struct {
+	file  string
+	onErr func(error)
+	base  *tls.Config
+
+	mu      sync.Mutex
+	cfg     *tls.Config // base with the current CAs
+	stamp   fileStamp
+	failed  fileStamp
+	checked time.Time
+}
+
+func (r *caReloader) load() error {
+	now, err := stampOf(r.file)
+	if err != nil {
+		return fmt.Errorf("tls client CA: %w", err)
+	}
+	if r.cfg != nil && (r.stamp == now || r.failed == now) {
+		return nil
+	}
+	pem, err := os.ReadFile(r.file)
+	if err != nil {
+		return fmt.Errorf("tls client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		r.failed = now
+		return fmt.Errorf("tls client CA %s: no PEM certificate in it", r.file)
+	}
+	c := r.base.Clone()
+	c.GetConfigForClient = nil
+	c.ClientCAs = pool
+	r.cfg, r.stamp = c, now
+	return nil
+}
+
+func (r *caReloader) configFor(*tls.ClientHelloInfo) (*tls.Config, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.checked) >= checkEvery {
+		r.checked = now
+		if err := r.load(); err != nil && r.onErr != nil {
+			r.onErr(err)
+		}
+	}
+	return r.cfg, nil
 }
 
 // certReloader serves the key pair from two files, re-reading them when

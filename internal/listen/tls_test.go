@@ -277,3 +277,69 @@ func TestMaxConnections(t *testing.T) {
 	}
 
 }
+
+// TestMutualTLSReloadsCA: a replaced client CA file takes effect without a
+// restart; one that does not parse is reported once and the CAs before it
+// stay.
+func TestMutualTLSReloadsCA(t *testing.T) {
+	dir := t.TempDir()
+	serverCA, oldCA, newCAs := newCA(t, "server CA"), newCA(t, "old client CA"), newCA(t, "new client CA")
+	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "clients.pem")
+	c, k, serial := issue(t, serverCA, "dfsreg", x509.ExtKeyUsageServerAuth)
+	write(t, certFile, c)
+	write(t, keyFile, k)
+	write(t, caFile, oldCA.PEM)
+	var reloadErrs atomic.Int32
+	tc, err := TLSConfig(TLSFiles{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}, func(error) { reloadErrs.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := serveTLS(t, tc)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.Cert)
+	clientOf := func(ca *testutil.CA) *http.Client {
+		cp, kp, _ := issue(t, ca, "client", x509.ExtKeyUsageClientAuth)
+		cert, err := tls.X509KeyPair(cp, kp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client(roots, cert)
+	}
+	oldClient, newClient := clientOf(oldCA), clientOf(newCAs)
+	accepted := func(hc *http.Client) bool {
+		body, got, err := get(hc, ln.URL()+"/")
+		if err == nil && (got != serial || !strings.HasPrefix(body, "ok")) {
+			t.Fatalf("served serial %d body %q", got, body)
+		}
+		return err == nil
+	}
+	if !accepted(oldClient) || accepted(newClient) {
+		t.Fatal("at start: want the old CA's client accepted and the new one's refused")
+	}
+
+	time.Sleep(checkEvery + 50*time.Millisecond)
+	write(t, caFile, newCAs.PEM)
+	deadline := time.Now().Add(5 * time.Second)
+	for !accepted(newClient) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new CA's client is still refused after the CA file was replaced")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if accepted(oldClient) {
+		t.Fatal("the old CA's client is still accepted after the CA file was replaced")
+	}
+
+	// A broken file: reported once, the new CA stays in force.
+	time.Sleep(checkEvery + 50*time.Millisecond)
+	write(t, caFile, []byte("not pem"))
+	for range 2 {
+		if !accepted(newClient) || accepted(oldClient) {
+			t.Fatal("with a broken CA file: want the CA before it in force")
+		}
+		time.Sleep(checkEvery + 50*time.Millisecond)
+	}
+	if n := reloadErrs.Load(); n != 1 {
+		t.Errorf("an unchanged broken CA file was reported %d times, want once", n)
+	}
+}
