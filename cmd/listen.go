@@ -3,6 +3,7 @@ package cmd
 import (
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/dfsreg/dfsreg/internal/config"
 	"github.com/dfsreg/dfsreg/internal/listen"
@@ -51,7 +52,11 @@ func logStartup(log *slog.Logger, c *config.Config, ln *listen.Listener) {
 	if c.Metrics.Enabled {
 		metricsURL = ln.URL() + "/metrics"
 	}
-	log.Info("dfsreg serving", "listen", ln.URL(), "root", root, "backend", c.Storage.Backend, "tls", tlsMode,
-		"metrics", metricsURL, "health", ln.URL()+"/healthz", "max_connections", c.Limits.MaxConnections,
-		"max_uploads", c.Limits.MaxUploads, "rate_per_client", c.Limits.Rate)
+	attrs := []any{"listen", ln.URL(), "root", root, "backend", c.Storage.Backend, "tls", tlsMode,
+		"metrics", metricsURL, "health", ln.URL() + "/healthz", "max_connections", c.Limits.MaxConnections,
+		"max_uploads", c.Limits.MaxUploads, "rate_per_client", c.Limits.Rate}
+	if len(c.HTTP.TrustedProxies) > 0 {
+		attrs = append(attrs, "trusted_proxies", strings.Join(c.HTTP.TrustedProxies, ","))
+	}
+	log.Info("dfsreg serving", attrs...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/dfsreg/dfsreg/internal/health"
 	"github.com/dfsreg/dfsreg/internal/logbuf"
 	"github.com/dfsreg/dfsreg/internal/metrics"
+	"github.com/dfsreg/dfsreg/internal/realip"
 	"github.com/dfsreg/dfsreg/internal/serve"
 	"github.com/dfsreg/dfsreg/internal/store"
 )
@@ -83,7 +84,11 @@ func runServe(ctx context.Context, c *config.Config, cmd *cobra.Command) error {
 	if mx != nil {
 		hopts.Metrics = mx.Handler()
 	}
-	handler := health.Handler(serve.WithRequestLog(log, serve.New(st, sopts)), hopts)
+	trusted, err := realip.ParseTrusted(c.HTTP.TrustedProxies) // validated with the config
+	if err != nil {
+		return err
+	}
+	handler := realip.Handler(trusted, health.Handler(serve.WithRequestLog(log, serve.New(st, sopts)), hopts))
 	ln, err := openListener(c, log)
 	if err != nil {
 		return err

@@ -210,9 +210,10 @@ func detail(need []Access) any {
 	return need
 }
 
-// failedLoginLimiter bounds failed logins per client key (the peer's IPv4
-// address or IPv6 /64, see ratelimit.ClientKey; proxies' X-Forwarded-For
-// is not trusted): a bucket of Max failures refilled at Max per Window.
+// failedLoginLimiter bounds failed logins per client key (the IPv4
+// address or IPv6 /64 of the request's RemoteAddr, see ratelimit.ClientKey:
+// the peer, or behind a trusted proxy the client it names, see realip): a
+// bucket of Max failures refilled at Max per Window.
 // Each failure takes a token; a client whose bucket is empty is refused
 // before its credentials are checked. Successes take nothing.
 func failedLoginLimiter(f config.FailedLogins) *ratelimit.Limiter {

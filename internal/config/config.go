@@ -72,6 +72,9 @@ type HTTP struct {
 	// WriteIdleTimeout cuts a connection whose client accepts no response
 	// bytes for this long (stopped reading, or gone); Linux only.
 	WriteIdleTimeout time.Duration `mapstructure:"write_idle_timeout" desc:"a client that reads nothing of a response this long is cut (Linux)"`
+	// TrustedProxies are the reverse proxies (IPs or CIDRs) in front of
+	// serve: behind one, X-Forwarded-For names the client.
+	TrustedProxies []string `mapstructure:"trusted_proxies" desc:"reverse proxies in front of serve (IPs or CIDRs; in the environment comma-separated): for their requests the client is read from X-Forwarded-For, for rate limits, failed-login limits and the log"`
 }
 
 // Storage chooses the blob backend and configures it.
@@ -194,7 +197,7 @@ func Load(file string, flags map[string]*pflag.Flag) (*Config, error) {
 	}
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc(), jsonListHook)))
+		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc(), jsonListHook, mapstructure.StringToSliceHookFunc(","))))
 	if err != nil {
 		return nil, fmt.Errorf("config%s: %w", where(file), err)
 	}
@@ -205,6 +208,9 @@ func Load(file string, flags map[string]*pflag.Flag) (*Config, error) {
 	}
 	if len(c.Auth.Groups) == 0 {
 		c.Auth.Groups = nil
+	}
+	if len(c.HTTP.TrustedProxies) == 0 {
+		c.HTTP.TrustedProxies = nil
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config%s: %w", where(file), err)

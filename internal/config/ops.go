@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+
+	"github.com/dfsreg/dfsreg/internal/realip"
 )
 
 // validateOps checks the tls, limits and http limit settings.
@@ -27,6 +29,9 @@ func (c *Config) validateOps() []error {
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes %s: at least 4KiB", c.HTTP.MaxHeaderBytes))
+	}
+	if _, err := realip.ParseTrusted(c.HTTP.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
 	}
 	return errs
 }

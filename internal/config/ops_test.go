@@ -15,7 +15,7 @@ func TestOpsConfig(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c *Config) {
 			if c.TLSEnabled() || !c.Metrics.Enabled || c.Limits.Rate != 0 || c.Limits.MaxUploads != 128 ||
-				c.Limits.MaxConnections != 4096 || c.Limits.MaxManifestPuts != 16 || c.HTTP.BodyIdleTimeout != time.Minute || c.HTTP.WriteIdleTimeout != time.Minute || c.HTTP.MaxHeaderBytes != 64<<10 {
+				c.Limits.MaxConnections != 4096 || c.Limits.MaxManifestPuts != 16 || c.HTTP.BodyIdleTimeout != time.Minute || c.HTTP.WriteIdleTimeout != time.Minute || c.HTTP.MaxHeaderBytes != 64<<10 || c.HTTP.TrustedProxies != nil {
 				t.Fatalf("got %+v", *c)
 			}
 		}},
@@ -35,6 +35,17 @@ func TestOpsConfig(t *testing.T) {
 					t.Fatalf("got %+v", *c)
 				}
 			}},
+		{name: "trusted proxies, file", yaml: "http:\n  trusted_proxies: [10.0.0.0/8, 192.0.2.7]\n", check: func(t *testing.T, c *Config) {
+			if len(c.HTTP.TrustedProxies) != 2 || c.HTTP.TrustedProxies[0] != "10.0.0.0/8" || c.HTTP.TrustedProxies[1] != "192.0.2.7" {
+				t.Fatalf("got %q", c.HTTP.TrustedProxies)
+			}
+		}},
+		{name: "trusted proxies, env", env: map[string]string{"DFSREG_HTTP_TRUSTED_PROXIES": "10.0.0.0/8,2001:db8::/32"}, check: func(t *testing.T, c *Config) {
+			if len(c.HTTP.TrustedProxies) != 2 || c.HTTP.TrustedProxies[1] != "2001:db8::/32" {
+				t.Fatalf("got %q", c.HTTP.TrustedProxies)
+			}
+		}},
+		{name: "trusted proxy not an address", yaml: "http:\n  trusted_proxies: [proxy.example]\n", wantErr: `http.trusted_proxies: "proxy.example" is neither`},
 		{name: "cert without key", yaml: "tls:\n  cert_file: c.pem\n", wantErr: "tls.cert_file and tls.key_file go together"},
 		{name: "client CA without cert", yaml: "tls:\n  client_ca_file: ca.pem\n", wantErr: "tls.client_ca_file needs"},
 		{name: "negative limit", env: map[string]string{"DFSREG_LIMITS_MAX_UPLOADS": "-1"}, wantErr: "cannot be negative"},
