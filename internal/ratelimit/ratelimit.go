@@ -117,8 +117,9 @@ func (l *Limiter) Len() int {
 }
 
 // ClientKey is the rate-limit key of a remote address (http.Request's
-// RemoteAddr, HOST:PORT): the IP, IPv6 addresses grouped by /64 since one
-// client usually holds a whole /64.
+// RemoteAddr: HOST:PORT, or a bare address where realip named the client
+// behind a proxy): the IP, IPv6 addresses grouped by /64 since one client
+// usually holds a whole /64.
 func ClientKey(remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {

@@ -78,6 +78,8 @@ func TestClientKey(t *testing.T) {
 		{"[2001:db8:1:2:ffff::1]:443", "2001:db8:1:2::/64"},
 		{"[::1]:1", "::/64"},
 		{"not-an-addr", "not-an-addr"},
+		{"203.0.113.5", "203.0.113.5"},                // bare, as realip sets it
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"}, // bare IPv6
 	} {
 		if got := ClientKey(c.in); got != c.want {
 			t.Errorf("ClientKey(%q) = %q, want %q", c.in, got, c.want)
