@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -20,12 +21,19 @@ type TLSFiles struct {
 
 // TLSConfig returns a server tls.Config with modern defaults (TLS 1.2 or
 // later, AEAD cipher suites with forward secrecy, X25519 and P-256) whose
-// certificate is re-read when the certificate or key file changes. A
-// certificate that fails to load on reload is reported to onReloadErr and the
-// previous one stays in use.
+// certificate, and client CAs with mTLS, are re-read when their files
+// change. A file that fails to load on reload is reported to onReloadErr
+// and what it held before stays in use.
 func TLSConfig(f TLSFiles, onReloadErr func(error)) (*tls.Config, error) {
-	r := &certReloader{certFile: f.CertFile, keyFile: f.KeyFile, onErr: onReloadErr}
-	if err := r.load(); err != nil {
+	cert := &watched[*tls.Certificate]{what: "tls certificate", paths: []string{f.CertFile, f.KeyFile}, onErr: onReloadErr,
+		parse: func() (*tls.Certificate, error) {
+			c, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls certificate %s, key %s: %w", f.CertFile, f.KeyFile, err)
+			}
+			return &c, nil
+		}}
+	if err := cert.load(); err != nil {
 		return nil, err
 	}
 	c := &tls.Config{
@@ -40,87 +48,56 @@ func TLSConfig(f TLSFiles, onReloadErr func(error)) (*tls.Config, error) {
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
 		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
-		GetCertificate:   r.get,
-		NextProtos:       []string{"h2", "http/1.1"},
+		// A half-written pair (cert replaced, key not yet) fails to load:
+		// the old one is served and the pair tried again on a later
+		// handshake.
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.current(), nil },
+		NextProtos:     []string{"h2", "http/1.1"},
 	}
 	if f.ClientCAFile != "" {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
-		ca := &caReloader{file: f.ClientCAFile, onErr: onReloadErr, base: c}
-		if err := ca.load(); err != nil {
+		// Each handshake gets this config with the CAs of the moment.
+		cas := &watched[*tls.Config]{what: "tls client CA", paths: []string{f.ClientCAFile}, onErr: onReloadErr,
+			parse: func() (*tls.Config, error) {
+				pem, err := os.ReadFile(f.ClientCAFile)
+				if err != nil {
+					return nil, fmt.Errorf("tls client CA: %w", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("tls client CA %s: no PEM certificate in it", f.ClientCAFile)
+				}
+				with := c.Clone()
+				with.GetConfigForClient = nil
+				with.ClientCAs = pool
+				return with, nil
+			}}
+		if err := cas.load(); err != nil {
 			return nil, err
 		}
-		c.ClientCAs = ca.cfg.ClientCAs
-		c.GetConfigForClient = ca.configFor
+		c.ClientCAs = cas.val.ClientCAs
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return cas.current(), nil }
 	}
 	return c, nil
 }
 
-// caReloader keeps the client CAs current: each handshake gets the server
-// config with the CAs of the moment, and the file is re-read when it
-// changes (checked at most once per checkEvery, on a handshake). A file
-// that fails to load is reported once per change and the previous CAs stay.
-type caReloader struct {
-	file  string
+// watched is a value loaded from files (parse) and loaded again when any
+// of them changes (modification time or size), checked at most once per
+// checkEvery, on a handshake. A change that fails to load is reported once
+// to onErr, not again until a file changes again, and the value before it
+// stays.
+type watched[T any] struct {
+	what  string // for errors
+	paths []string
+	parse func() (T, error)
 	onErr func(error)
-	base  *tls.Config
 
 	mu      sync.Mutex
-	cfg     *tls.Config // base with the current CAs
-	stamp   fileStamp
-	failed  fileStamp
+	val     T
+	loaded  bool
+	stamp   []fileStamp // of the files val was loaded from
+	failed  []fileStamp // of the files that last failed to load
 	checked time.Time
-}
-
-func (r *caReloader) load() error {
-	now, err := stampOf(r.file)
-	if err != nil {
-		return fmt.Errorf("tls client CA: %w", err)
-	}
-	if r.cfg != nil && (r.stamp == now || r.failed == now) {
-		return nil
-	}
-	pem, err := os.ReadFile(r.file)
-	if err != nil {
-		return fmt.Errorf("tls client CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		r.failed = now
-		return fmt.Errorf("tls client CA %s: no PEM certificate in it", r.file)
-	}
-	c := r.base.Clone()
-	c.GetConfigForClient = nil
-	c.ClientCAs = pool
-	r.cfg, r.stamp = c, now
-	return nil
-}
-
-func (r *caReloader) configFor(*tls.ClientHelloInfo) (*tls.Config, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now := time.Now(); now.Sub(r.checked) >= checkEvery {
-		r.checked = now
-		if err := r.load(); err != nil && r.onErr != nil {
-			r.onErr(err)
-		}
-	}
-	return r.cfg, nil
-}
-
-// certReloader serves the key pair from two files, re-reading them when
-// either file's modification time or size changes. Files are checked at most
-// once per checkEvery, on a handshake.
-type certReloader struct {
-	certFile, keyFile string
-	onErr             func(error)
-
-	mu      sync.Mutex
-	cert    *tls.Certificate
-	stamp   [2]fileStamp
-	checked time.Time
-	// failed is the pair of stamps that last failed to load: it is not
-	// read (nor reported) again until one of the files changes.
-	failed [2]fileStamp
 }
 
 // checkEvery bounds how often a handshake stats the files.
@@ -131,44 +108,43 @@ type fileStamp struct {
 	size int64
 }
 
-func stampOf(path string) (fileStamp, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
+// load parses the files if any changed since the last load.
+func (w *watched[T]) load() error {
+	now := make([]fileStamp, len(w.paths))
+	var errs []error
+	for i, p := range w.paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		now[i] = fileStamp{fi.ModTime(), fi.Size()}
 	}
-	return fileStamp{fi.ModTime(), fi.Size()}, nil
-}
-
-// load reads the key pair if either file changed since the last load.
-func (r *certReloader) load() error {
-	cs, err1 := stampOf(r.certFile)
-	ks, err2 := stampOf(r.keyFile)
-	if err := errors.Join(err1, err2); err != nil {
-		return fmt.Errorf("tls certificate: %w", err)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: %w", w.what, err)
 	}
-	now := [2]fileStamp{cs, ks}
-	if r.cert != nil && (r.stamp == now || r.failed == now) {
+	if w.loaded && (slices.Equal(w.stamp, now) || slices.Equal(w.failed, now)) {
 		return nil
 	}
-	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	v, err := w.parse()
 	if err != nil {
-		r.failed = now
-		return fmt.Errorf("tls certificate %s, key %s: %w", r.certFile, r.keyFile, err)
+		w.failed = now
+		return err
 	}
-	r.cert, r.stamp = &cert, [2]fileStamp{cs, ks}
+	w.val, w.stamp, w.loaded = v, now, true
 	return nil
 }
 
-func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now := time.Now(); now.Sub(r.checked) >= checkEvery {
-		r.checked = now
-		// A half-written pair (cert replaced, key not yet) fails to
-		// load: keep the old one and try again on a later handshake.
-		if err := r.load(); err != nil && r.onErr != nil {
-			r.onErr(err)
+// current returns the value, loading it again first if a file changed and
+// the last check is checkEvery old.
+func (w *watched[T]) current() T {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now := time.Now(); now.Sub(w.checked) >= checkEvery {
+		w.checked = now
+		if err := w.load(); err != nil && w.onErr != nil {
+			w.onErr(err)
 		}
 	}
-	return r.cert, nil
+	return w.val
 }

@@ -35,6 +35,17 @@ func issue(t *testing.T, ca *testutil.CA, cn string, usage x509.ExtKeyUsage) (ce
 	return l.CertPEM, l.KeyPEM, l.Serial
 }
 
+// clientCert is a key pair named "client" that ca signed for usage.
+func clientCert(t *testing.T, ca *testutil.CA, usage x509.ExtKeyUsage) tls.Certificate {
+	t.Helper()
+	cp, kp, _ := issue(t, ca, "client", usage)
+	cert, err := tls.X509KeyPair(cp, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
 func write(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -168,23 +179,15 @@ func TestMutualTLS(t *testing.T) {
 	ln := serveTLS(t, tc)
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
-	pair := func(ca *testutil.CA, usage x509.ExtKeyUsage) tls.Certificate {
-		cp, kp, _ := issue(t, ca, "client", usage)
-		cert, err := tls.X509KeyPair(cp, kp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert
-	}
 	for _, tt := range []struct {
 		name  string
 		certs []tls.Certificate
 		ok    bool
 	}{
-		{"with a client certificate", []tls.Certificate{pair(clientCA, x509.ExtKeyUsageClientAuth)}, true},
+		{"with a client certificate", []tls.Certificate{clientCert(t, clientCA, x509.ExtKeyUsageClientAuth)}, true},
 		{"without a client certificate", nil, false},
-		{"with a certificate of another CA", []tls.Certificate{pair(otherCA, x509.ExtKeyUsageClientAuth)}, false},
-		{"with a server-only certificate of the CA", []tls.Certificate{pair(clientCA, x509.ExtKeyUsageServerAuth)}, false},
+		{"with a certificate of another CA", []tls.Certificate{clientCert(t, otherCA, x509.ExtKeyUsageClientAuth)}, false},
+		{"with a server-only certificate of the CA", []tls.Certificate{clientCert(t, clientCA, x509.ExtKeyUsageServerAuth)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			body, _, err := get(client(roots, tt.certs...), ln.URL()+"/")
@@ -298,12 +301,7 @@ func TestMutualTLSReloadsCA(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
 	clientOf := func(ca *testutil.CA) *http.Client {
-		cp, kp, _ := issue(t, ca, "client", x509.ExtKeyUsageClientAuth)
-		cert, err := tls.X509KeyPair(cp, kp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client(roots, cert)
+		return client(roots, clientCert(t, ca, x509.ExtKeyUsageClientAuth))
 	}
 	oldClient, newClient := clientOf(oldCA), clientOf(newCAs)
 	accepted := func(hc *http.Client) bool {
