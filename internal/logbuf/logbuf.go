@@ -19,6 +19,8 @@ const maxBuffer = 64 << 10
 type Writer struct {
 	w     io.Writer
 	every time.Duration
+	// after schedules a flush (time.AfterFunc; tests run it themselves).
+	after func(time.Duration, func())
 
 	mu     sync.Mutex
 	buf    []byte
@@ -28,7 +30,7 @@ type Writer struct {
 
 // New returns a Writer that passes what it is given to w within every.
 func New(w io.Writer, every time.Duration) *Writer {
-	return &Writer{w: w, every: every}
+	return &Writer{w: w, every: every, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 // Write buffers p (whole: a log record is never split between writes). A
@@ -51,7 +53,7 @@ func (b *Writer) Write(p []byte) (int, error) {
 	b.buf = append(b.buf, p...)
 	if !b.armed {
 		b.armed = true
-		time.AfterFunc(b.every, func() { b.Flush() })
+		b.after(b.every, func() { b.Flush() })
 	}
 	return len(p), nil
 }

@@ -35,7 +35,16 @@ func (r *recorder) get() []string {
 
 func TestBatchesWithinInterval(t *testing.T) {
 	rec := &recorder{}
-	w := New(rec, 50*time.Millisecond)
+	w := New(rec, time.Hour)
+	// The test runs the scheduled flushes itself: no assertion depends on
+	// how fast the machine is.
+	var scheduled []func()
+	w.after = func(d time.Duration, f func()) {
+		if d != time.Hour {
+			t.Errorf("flush scheduled after %v, want the interval", d)
+		}
+		scheduled = append(scheduled, f)
+	}
 	for _, line := range []string{"a\n", "b\n", "c\n"} {
 		if n, err := w.Write([]byte(line)); err != nil || n != len(line) {
 			t.Fatalf("Write(%q) = %d, %v", line, n, err)
@@ -44,20 +53,36 @@ func TestBatchesWithinInterval(t *testing.T) {
 	if got := rec.get(); len(got) != 0 {
 		t.Fatalf("written before the interval: %q", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rec.get()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	if len(scheduled) != 1 {
+		t.Fatalf("%d flushes scheduled for three lines, want 1", len(scheduled))
 	}
+	scheduled[0]()
 	if got := rec.get(); len(got) != 1 || got[0] != "a\nb\nc\n" {
 		t.Fatalf("after the interval: %q, want one write of the three lines", got)
 	}
 	// A later line is scheduled again.
 	w.Write([]byte("d\n"))
-	for len(rec.get()) == 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	if len(scheduled) != 2 {
+		t.Fatalf("%d flushes scheduled, want 2", len(scheduled))
 	}
+	scheduled[1]()
 	if got := rec.get(); len(got) != 2 || got[1] != "d\n" {
 		t.Fatalf("second batch: %q", got)
+	}
+}
+
+// TestFlushesOnItsOwn: with the real timer, a buffered line is written
+// without anyone calling Flush.
+func TestFlushesOnItsOwn(t *testing.T) {
+	rec := &recorder{}
+	w := New(rec, 10*time.Millisecond)
+	w.Write([]byte("a\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.get()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := rec.get(); len(got) != 1 || got[0] != "a\n" {
+		t.Fatalf("got %q, want the line written by the timer", got)
 	}
 }
 
