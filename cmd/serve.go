@@ -32,8 +32,8 @@ With no configuration it listens on :5000 with the store in ./dfsreg-data.
 file whose keys are those of "dfsreg config" (unknown keys are errors).
 
 --tls-cert/--tls-key serve HTTPS, --tls-client-ca requires client
-certificates (all three files are re-read when they change). /healthz, /readyz and /metrics
-answer beside the API without authentication.`,
+certificates (all three files are re-read when they change). /healthz,
+/readyz and /metrics answer beside the API without authentication.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.load()

@@ -198,7 +198,6 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// startUpload opens an upload session and returns its Location.
 // ping is GET /v2/, which must answer 200.
 func (c *client) ping(ctx context.Context) error {
 	resp, err := c.do(ctx, http.MethodGet, c.base+"/v2/", nil, 0, nil)
@@ -212,6 +211,7 @@ func (c *client) ping(ctx context.Context) error {
 	return nil
 }
 
+// startUpload opens an upload session and returns its Location.
 func (c *client) startUpload(ctx context.Context, repo string) (string, error) {
 	what := "POST /v2/" + repo + "/blobs/uploads/"
 	resp, err := c.do(ctx, http.MethodPost, c.base+"/v2/"+repo+"/blobs/uploads/", nil, 0, nil)

@@ -16,7 +16,7 @@ import (
 	"github.com/dfsreg/dfsreg/internal/testutil"
 )
 
-// fixtureDir locates /work/shared/testdata/2dfs relative to this package.
+// fixtureDir is the shared 2DFS fixtures directory (see testutil.Fixture2DFS).
 func fixtureDir(t testing.TB) string { return testutil.Fixture2DFS(t) }
 
 // layoutSource reads an OCI image layout directory.

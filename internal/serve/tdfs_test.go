@@ -39,8 +39,8 @@ const tdfsAccept = "application/vnd.oci.image.index.v1+json, application/vnd.oci
 
 func tdfsFixture(t testing.TB, layout string) string {
 	t.Helper()
-	testutil.Fixture2DFS(t, layout, "index.json") // skips without it
-	return testutil.Fixture2DFS(t, layout)
+	// Skips when the layout's index.json is not there.
+	return filepath.Dir(testutil.Fixture2DFS(t, layout, "index.json"))
 }
 
 // tdfsServer is a dfsreg API on a real loopback server over a new store.
