@@ -164,21 +164,30 @@ func TestTLSServesAndReloads(t *testing.T) {
 	}
 }
 
-func TestMutualTLS(t *testing.T) {
+// mtlsServer serves with a certificate of a new server CA and requires
+// client certificates of clientCA (the file it returns); roots trust the
+// server, serial is its certificate's.
+func mtlsServer(t *testing.T, clientCA *testutil.CA, onReloadErr func(error)) (ln *Listener, roots *x509.CertPool, serial int64, caFile string) {
+	t.Helper()
 	dir := t.TempDir()
-	serverCA, clientCA, otherCA := newCA(t, "server CA"), newCA(t, "client CA"), newCA(t, "other CA")
+	serverCA := newCA(t, "server CA")
 	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "clients.pem")
-	c, k, _ := issue(t, serverCA, "dfsreg", x509.ExtKeyUsageServerAuth)
+	c, k, serial := issue(t, serverCA, "dfsreg", x509.ExtKeyUsageServerAuth)
 	write(t, certFile, c)
 	write(t, keyFile, k)
 	write(t, caFile, clientCA.PEM)
-	tc, err := TLSConfig(TLSFiles{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}, nil)
+	tc, err := TLSConfig(TLSFiles{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}, onReloadErr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := serveTLS(t, tc)
-	roots := x509.NewCertPool()
+	roots = x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
+	return serveTLS(t, tc), roots, serial, caFile
+}
+
+func TestMutualTLS(t *testing.T) {
+	clientCA, otherCA := newCA(t, "client CA"), newCA(t, "other CA")
+	ln, roots, _, _ := mtlsServer(t, clientCA, nil)
 	for _, tt := range []struct {
 		name  string
 		certs []tls.Certificate
@@ -285,21 +294,9 @@ func TestMaxConnections(t *testing.T) {
 // restart; one that does not parse is reported once and the CAs before it
 // stay.
 func TestMutualTLSReloadsCA(t *testing.T) {
-	dir := t.TempDir()
-	serverCA, oldCA, newCAs := newCA(t, "server CA"), newCA(t, "old client CA"), newCA(t, "new client CA")
-	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "clients.pem")
-	c, k, serial := issue(t, serverCA, "dfsreg", x509.ExtKeyUsageServerAuth)
-	write(t, certFile, c)
-	write(t, keyFile, k)
-	write(t, caFile, oldCA.PEM)
+	oldCA, newCAs := newCA(t, "old client CA"), newCA(t, "new client CA")
 	var reloadErrs atomic.Int32
-	tc, err := TLSConfig(TLSFiles{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}, func(error) { reloadErrs.Add(1) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := serveTLS(t, tc)
-	roots := x509.NewCertPool()
-	roots.AddCert(serverCA.Cert)
+	ln, roots, serial, caFile := mtlsServer(t, oldCA, func(error) { reloadErrs.Add(1) })
 	clientOf := func(ca *testutil.CA) *http.Client {
 		return client(roots, clientCert(t, ca, x509.ExtKeyUsageClientAuth))
 	}
